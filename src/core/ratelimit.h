@@ -1,4 +1,5 @@
-/* Token-bucket rate limiting, and a keyed table of buckets for per-source limits.
+/* Token-bucket rate limiting (per-source tables of buckets live with their users, e.g.
+ * net/addrlimit.h).
  *
  * A bucket holds up to `burst` tokens and refills at `rate` tokens per second. Not
  * thread-safe by itself: each bucket or table belongs to one thread, or the caller locks.
