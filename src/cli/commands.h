@@ -6,5 +6,6 @@
 int cmd_verify(int argc, char **argv);
 int cmd_pki(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"serve", cmd_serve, "run the server: HTTPS REST API on 8443, MQTT over TLS on 8883"},
     {"verify", cmd_verify, "check a device certificate chain offline, exactly as the server does"},
     {"pki", cmd_pki, "create CAs, device certificates, keystores and proof-of-possession answers"},
     {"bench", cmd_bench, "measure certgate: validations, connects, messages, tokens per second"},

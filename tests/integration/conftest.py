@@ -8,9 +8,14 @@ import os
 import pathlib
 import subprocess
 
+import sys
+
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 
 def certgate_path():
@@ -47,3 +52,22 @@ class Runner:
 @pytest.fixture(scope="session")
 def certgate(certgate_bin):
     return Runner(certgate_bin)
+
+
+@pytest.fixture
+def server(certgate_bin, tmp_path):
+    """A fresh certgate server for one test (stopped afterwards)."""
+    from cgserver import CertgateServer
+    srv = CertgateServer(certgate_bin, tmp_path / "server").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(certgate_bin, tmp_path_factory):
+    """One certgate server shared by the tests of a module (faster; tests must not depend on
+    each other's state beyond what they create themselves)."""
+    from cgserver import CertgateServer
+    srv = CertgateServer(certgate_bin, tmp_path_factory.mktemp("server")).start()
+    yield srv
+    srv.stop()

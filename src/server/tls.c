@@ -1,0 +1,223 @@
+#define LOG_MODULE "tls"
+#include "server/tls.h"
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/timeutil.h"
+#include "pki/cert.h"
+#include "pki/issue.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static bool exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+static int make_ca(const struct server_tls_files *f, const char *hostname, char *err, size_t errlen)
+{
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    STACK_OF(X509) *certs = NULL;
+    int rc = -1;
+    char why[256] = "";
+    char subject[512];
+    snprintf(subject, sizeof(subject), "CN=certgate server CA %.200s,O=certgate",
+             hostname[0] ? hostname : "localhost");
+    struct pki_issue_request req;
+    pki_issue_request_init(&req, PKI_ISSUE_ROOT_CA, subject, time_now_ms(), 3650);
+    req.pathlen = 0;
+    if (pki_issue_key_new(PKI_ISSUE_KEY_EC_P256, &key) < 0 ||
+        pki_issue_cert(&req, key, NULL, key, &cert, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "cannot create the server CA: %s", why);
+        goto out;
+    }
+    certs = sk_X509_new_null();
+    if (certs == NULL || !sk_X509_push(certs, cert)) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    cert = NULL; /* owned by certs */
+    if (pki_issue_key_save(f->ca_key, key, NULL, 0, why, sizeof(why)) < 0 ||
+        pki_issue_certs_save(f->ca_cert, certs, 0, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "cannot write the server CA: %s", why);
+        goto out;
+    }
+    log_info("created the server CA %s (give it to devices as their trust anchor)", f->ca_cert);
+    rc = 0;
+out:
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    sk_X509_pop_free(certs, X509_free);
+    return rc;
+}
+
+/* Whether the server certificate at path expires within `days` (or cannot be read). */
+static bool expires_soon(const char *path, int days)
+{
+    STACK_OF(X509) *certs = NULL;
+    char why[256];
+    if (pki_issue_certs_load(path, &certs, why, sizeof(why)) < 0) {
+        return true;
+    }
+    int64_t not_after = 0;
+    bool soon = pki_asn1_time_ms(X509_get0_notAfter(sk_X509_value(certs, 0)), &not_after) < 0 ||
+                not_after < time_now_ms() + (int64_t)days * 86400 * 1000;
+    sk_X509_pop_free(certs, X509_free);
+    return soon;
+}
+
+static int make_server_cert(const struct server_tls_files *f, X509 *ca, EVP_PKEY *ca_key,
+                            const char *hostname, char *err, size_t errlen)
+{
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    STACK_OF(X509) *certs = NULL;
+    int rc = -1;
+    char why[256] = "";
+    const char *dns[2] = {"localhost", hostname};
+    const char *ips[2] = {"127.0.0.1", "::1"};
+    struct pki_issue_request req;
+    char subject[512];
+    snprintf(subject, sizeof(subject), "CN=%.200s,O=certgate",
+             hostname[0] ? hostname : "localhost");
+    pki_issue_request_init(&req, PKI_ISSUE_SERVER, subject, time_now_ms(), 397);
+    req.dns = dns;
+    req.ndns = hostname[0] && strcmp(hostname, "localhost") != 0 ? 2 : 1;
+    req.ips = ips;
+    req.nips = 2;
+    if (pki_issue_key_new(PKI_ISSUE_KEY_EC_P256, &key) < 0 ||
+        pki_issue_cert(&req, key, ca, ca_key, &cert, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "cannot create the server certificate: %s", why);
+        goto out;
+    }
+    certs = sk_X509_new_null();
+    if (certs == NULL || !sk_X509_push(certs, cert)) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    cert = NULL;
+    if (pki_issue_key_save(f->key, key, NULL, PKI_ISSUE_SAVE_FORCE, why, sizeof(why)) < 0 ||
+        pki_issue_certs_save(f->cert, certs, PKI_ISSUE_SAVE_FORCE, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "cannot write the server certificate: %s", why);
+        goto out;
+    }
+    log_info("issued the server certificate %s for localhost%s%s, 127.0.0.1 and ::1", f->cert,
+             req.ndns > 1 ? ", " : "", req.ndns > 1 ? hostname : "");
+    rc = 0;
+out:
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    sk_X509_pop_free(certs, X509_free);
+    return rc;
+}
+
+int server_tls_prepare(const struct server_config *cfg, struct server_tls_files *f, X509 **ca_cert,
+                       EVP_PKEY **ca_key, char *err, size_t errlen)
+{
+    char why[256] = "";
+    STACK_OF(X509) *cas = NULL;
+    EVP_PKEY *key = NULL;
+    snprintf(f->ca_cert, sizeof(f->ca_cert), "%s/server-ca.pem", cfg->data_dir);
+    snprintf(f->ca_key, sizeof(f->ca_key), "%s/server-ca.key", cfg->data_dir);
+    if (!exists(f->ca_cert) || !exists(f->ca_key)) {
+        if (exists(f->ca_cert) != exists(f->ca_key)) {
+            snprintf(err, errlen, "%s and %s must both exist or both be absent", f->ca_cert,
+                     f->ca_key);
+            return -1;
+        }
+        if (make_ca(f, cfg->hostname, err, errlen) < 0) {
+            return -1;
+        }
+    }
+    if (pki_issue_certs_load(f->ca_cert, &cas, why, sizeof(why)) < 0 ||
+        pki_issue_key_load(f->ca_key, NULL, &key, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "cannot load the server CA: %s", why);
+        sk_X509_pop_free(cas, X509_free);
+        return -1;
+    }
+    X509 *ca = sk_X509_shift(cas);
+    sk_X509_pop_free(cas, X509_free);
+    if (cfg->tls_cert[0] != 0 || cfg->tls_key[0] != 0) {
+        if (cfg->tls_cert[0] == 0 || cfg->tls_key[0] == 0) {
+            snprintf(err, errlen, "tls_cert and tls_key must be given together");
+            goto fail;
+        }
+        str_lcpy(f->cert, cfg->tls_cert, sizeof(f->cert));
+        str_lcpy(f->key, cfg->tls_key, sizeof(f->key));
+    } else {
+        snprintf(f->cert, sizeof(f->cert), "%s/server.pem", cfg->data_dir);
+        snprintf(f->key, sizeof(f->key), "%s/server.key", cfg->data_dir);
+        if (!exists(f->cert) || !exists(f->key) || expires_soon(f->cert, 30)) {
+            if (make_server_cert(f, ca, key, cfg->hostname, err, errlen) < 0) {
+                goto fail;
+            }
+        }
+    }
+    *ca_cert = ca;
+    *ca_key = key;
+    return 0;
+fail:
+    X509_free(ca);
+    EVP_PKEY_free(key);
+    return -1;
+}
+
+static void ssl_error_text(char *out, size_t len)
+{
+    unsigned long e = ERR_get_error();
+    if (e == 0) {
+        str_lcpy(out, "unknown TLS error", len);
+    } else {
+        ERR_error_string_n(e, out, len);
+    }
+    ERR_clear_error();
+}
+
+SSL_CTX *server_tls_ctx_new(const struct server_tls_files *f,
+                            int (*verify)(X509_STORE_CTX *ctx, void *arg), void *arg, char *err,
+                            size_t errlen)
+{
+    char why[256];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        snprintf(err, errlen, "cannot create a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_NO_COMPRESSION);
+    /* The certificate chain is set explicitly: no chain building per handshake. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+    if (SSL_CTX_use_certificate_chain_file(ctx, f->cert) != 1) {
+        ssl_error_text(why, sizeof(why));
+        snprintf(err, errlen, "cannot load the server certificate %s: %s", f->cert, why);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, f->key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        ssl_error_text(why, sizeof(why));
+        snprintf(err, errlen, "cannot load the server key %s (or it does not match %s): %s", f->key,
+                 f->cert, why);
+        goto fail;
+    }
+    /* Ask for a client certificate but do not require one: devices authenticate with it,
+     * users with passwords; the verdict is made by `verify` and recorded per connection. */
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, NULL);
+    SSL_CTX_set_cert_verify_callback(ctx, verify, arg);
+    /* Resumption would skip the verify callback; until resumed sessions carry the identity
+     * (see docs/design/tls.md) every connection makes a full handshake. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
