@@ -17,6 +17,9 @@ bash scripts/build.sh release
 step "unit tests"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 
+step "web UI test dependencies (npm ci --prefix tests/web)"
+npm ci --prefix tests/web --no-audit --no-fund
+
 step "integration tests"
 CERTGATE_BIN="$PWD/build/src/cli/certgate" /usr/bin/python3 -m pytest -q -x tests/integration
 

@@ -17,6 +17,14 @@ static void set_err(char *err, size_t errlen, size_t line, size_t col, const cha
         } else {
             snprintf(err, errlen, "%s", text);
         }
+        /* jansson quotes the offending token ("near '...'") byte for byte, which may be
+         * invalid UTF-8 or controls; the message goes into a JSON error body, which must be
+         * valid UTF-8, so keep it printable ASCII. */
+        for (char *p = err; *p != 0; p++) {
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) {
+                *p = '?';
+            }
+        }
     }
 }
 

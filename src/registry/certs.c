@@ -140,12 +140,17 @@ int registry_cert_get(struct registry *r, const char *tenant, const char *finger
 {
     char fp[REG_FP_MAX];
     lower_fp(fingerprint, fp);
-    struct cert_get_args a = {.tenant = tenant, .fp = fp, .out = out};
+    /* Read into a zeroed local and set *out only on success: the caller's struct may be
+     * uninitialised. */
+    struct reg_cert c = {0};
+    struct cert_get_args a = {.tenant = tenant, .fp = fp, .out = &c};
     int rc = store_read(r->store, cert_get_read, &a);
     if (rc < 0) {
-        reg_cert_cleanup(out);
+        reg_cert_cleanup(&c);
+        return rc;
     }
-    return rc;
+    *out = c;
+    return 0;
 }
 
 struct cert_list_args {
@@ -675,8 +680,8 @@ static int pop_check(struct pop_args *a, const struct reg_cert *cur)
         if (rc == CG_EDENIED) {
             reg_why(a->why,
                     "Wrong Proof Of Possession plaintext used for tenant <'%s'>. Certificate "
-                    "<'%s'>, usage not granted: the signature does not match the current "
-                    "verification code and the certificate's key",
+                    "<'%s'>, usage not granted. The signature does not match the current "
+                    "verification code and the certificate's key.",
                     a->tenant, cur->fingerprint);
         } else if (rc < 0) {
             reg_why(a->why,

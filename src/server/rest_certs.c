@@ -27,6 +27,7 @@
 #include "http/multipart.h"
 #include "pki/cert.h"
 #include "server/rest.h"
+#include "server/rest_json_common.h"
 
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -54,7 +55,7 @@ static const char PRIVATE_KEY_REFUSED[] =
  * answers 403 (missing role) or 404 (a tenant the caller may not see) and returns NULL. */
 static const char *readable_tenant(struct rest_ctx *x)
 {
-    if (!rest_require(x, CERT_READ_ROLES)) {
+    if (!rest_accept_check(x) || !rest_require(x, CERT_READ_ROLES)) {
         return NULL;
     }
     const char *tenant = rest_param(x, "tenantId");
@@ -67,7 +68,7 @@ static const char *readable_tenant(struct rest_ctx *x)
  * write to them. Otherwise answers 403/404 and returns NULL. */
 static const char *writable_tenant(struct rest_ctx *x)
 {
-    if (!rest_require(x, CERT_WRITE_ROLES)) {
+    if (!rest_accept_check(x) || !rest_require(x, CERT_WRITE_ROLES)) {
         return NULL;
     }
     const char *tenant = rest_param(x, "tenantId");
@@ -267,7 +268,12 @@ static void list_certs(struct rest_ctx *x)
     if (ca_only) {
         /* certgate has no tenant certificate authority (tenantCertificateAuthority is always
          * false): the filtered list is empty. */
-        rest_json(x, 200, rest_collection(x, "certificates", arr, &pg, 0), NULL);
+        json_t *empty = rest_collection(x, "certificates", arr, &pg, 0);
+        if (empty == NULL) {
+            rest_fail(x, -ENOMEM, "certificate", "", "");
+            return;
+        }
+        rest_json(x, 200, empty, NULL);
         return;
     }
     int rc = registry_cert_list(x->reg, tenant, http_paging_offset(&pg), (int)pg.page_size, &items,
@@ -787,7 +793,7 @@ static void verify_chain(struct rest_ctx *x)
     bool manager =
         principal_in_management(&x->who) &&
         principal_has(&x->who, ROLE_TENANT_MANAGEMENT_ADMIN | ROLE_TENANT_MANAGEMENT_READ);
-    if (!manager && !rest_require(x, ROLE_TENANT_ADMIN)) {
+    if (!rest_accept_check(x) || (!manager && !rest_require(x, ROLE_TENANT_ADMIN))) {
         return;
     }
     if (chain_input(x, &chain, tenant) < 0) {
@@ -829,10 +835,16 @@ static void verify_chain(struct rest_ctx *x)
         goto out;
     }
     X509_free(leaf);
-    rest_json(x, 200,
-              json_pack("{s:b, s:s, s:s, s:s}", "successfullyValidated", true, "tenantId",
-                        id.tenant, "subject", subject, "issuer", issuer),
-              NULL);
+    json_t *v = json_pack("{s:b, s:s, s:s, s:s}", "successfullyValidated", true, "tenantId",
+                          id.tenant, "subject", subject, "issuer", issuer);
+    if (v == NULL) {
+        rest_fail(x, -ENOMEM, "Device Certificates", "", "");
+        goto out;
+    }
+    rest_json(x, 200, v, NULL);
+    /* The answer is the point of this POST (it creates nothing): it is sent with or without
+     * an Accept header. */
+    x->keep_body = true;
 out:
     free(subject);
     free(issuer);

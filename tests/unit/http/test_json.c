@@ -35,6 +35,12 @@ static void strict_parse(void **state)
     assert_non_null(strstr(err, "duplicate"));
     assert_int_equal(parse("{\"a\":\"\\u0000\"}", &v, err), CG_EPARSE);
     assert_int_equal(parse("{\"a\":\"\xff\"}", &v, err), CG_EPARSE);
+    /* jansson quotes the bad token; the message must still be printable ASCII (it goes into
+     * an error body, which must be UTF-8) */
+    assert_int_equal(parse("\"\\\\`\\\xf1\x8c\x8c\x8c", &v, err), CG_EPARSE);
+    for (const char *p = err; *p != 0; p++) {
+        assert_true(*p >= 0x20 && *p <= 0x7e);
+    }
     assert_int_equal(parse("{\"a\":99999999999999999999999}", &v, err), CG_EPARSE);
     assert_int_equal(parse("{'a':1}", &v, err), CG_EPARSE);
     const char nul[] = "{\"a\":1}\0";
