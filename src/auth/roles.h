@@ -29,14 +29,14 @@ enum role {
 };
 
 /* Every role an administrator of an ordinary tenant receives. */
-#define ROLES_TENANT_ADMIN                                                                       \
-    (ROLE_TENANT_ADMIN | ROLE_DEVICE_CONTROL_ADMIN | ROLE_DEVICE_CONTROL_READ |                  \
-     ROLE_USER_MANAGEMENT_ADMIN | ROLE_USER_MANAGEMENT_READ | ROLE_USER_MANAGEMENT_OWN_ADMIN |   \
-     ROLE_USER_MANAGEMENT_OWN_READ | ROLE_OPTION_MANAGEMENT_ADMIN | ROLE_OPTION_MANAGEMENT_READ | \
-     ROLE_AUDIT_ADMIN | ROLE_AUDIT_READ | ROLE_INVENTORY_ADMIN | ROLE_INVENTORY_READ |           \
+#define ROLES_TENANT_ADMIN                                                                         \
+    (ROLE_TENANT_ADMIN | ROLE_DEVICE_CONTROL_ADMIN | ROLE_DEVICE_CONTROL_READ |                    \
+     ROLE_USER_MANAGEMENT_ADMIN | ROLE_USER_MANAGEMENT_READ | ROLE_USER_MANAGEMENT_OWN_ADMIN |     \
+     ROLE_USER_MANAGEMENT_OWN_READ | ROLE_OPTION_MANAGEMENT_ADMIN | ROLE_OPTION_MANAGEMENT_READ |  \
+     ROLE_AUDIT_ADMIN | ROLE_AUDIT_READ | ROLE_INVENTORY_ADMIN | ROLE_INVENTORY_READ |             \
      ROLE_IDENTITY_ADMIN | ROLE_IDENTITY_READ | ROLE_MQTT_ADMIN)
 /* ... and the management tenant's administrator additionally manages tenants. */
-#define ROLES_MANAGEMENT_ADMIN                                                                   \
+#define ROLES_MANAGEMENT_ADMIN                                                                     \
     (ROLES_TENANT_ADMIN | ROLE_TENANT_MANAGEMENT_ADMIN | ROLE_TENANT_MANAGEMENT_READ)
 /* A device user. */
 #define ROLES_DEVICE (ROLE_DEVICE | ROLE_USER_MANAGEMENT_OWN_READ)

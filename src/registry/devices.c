@@ -121,26 +121,34 @@ static int device_get_read(struct store_conn *c, void *arg)
     return rc == 0 ? -ENOENT : rc < 0 ? rc : 0;
 }
 
+/* Both getters read into a zeroed local and set *out only on success: on failure the
+ * caller's struct is untouched (it may be uninitialized). */
 int registry_device_get(struct registry *r, const char *tenant, int64_t id, struct reg_device *out)
 {
-    struct device_get_args a = {.tenant = tenant, .id = id, .out = out};
+    struct reg_device d = {0};
+    struct device_get_args a = {.tenant = tenant, .id = id, .out = &d};
     int rc = store_read(r->store, device_get_read, &a);
     if (rc < 0) {
-        reg_device_cleanup(out);
+        reg_device_cleanup(&d);
+        return rc;
     }
-    return rc;
+    *out = d;
+    return 0;
 }
 
 int registry_device_get_external(struct registry *r, const char *tenant, const char *id_type,
                                  const char *external_id, struct reg_device *out)
 {
+    struct reg_device d = {0};
     struct device_get_args a = {
-        .tenant = tenant, .id_type = id_type, .external_id = external_id, .out = out};
+        .tenant = tenant, .id_type = id_type, .external_id = external_id, .out = &d};
     int rc = store_read(r->store, device_get_read, &a);
     if (rc < 0) {
-        reg_device_cleanup(out);
+        reg_device_cleanup(&d);
+        return rc;
     }
-    return rc;
+    *out = d;
+    return 0;
 }
 
 struct device_list_args {
@@ -679,10 +687,18 @@ static void bulk_validate(struct registry *r, const struct principal *actor,
                 row->line);
         return;
     }
-    if (row->tenant != NULL && row->tenant[0] != 0 && principal_in_management(actor) &&
-        !registry_tenant_exists(r, row->tenant)) {
-        res->status = REG_BULK_FAILED;
-        reg_why(res->reason, "line %d: there is no tenant %.40s", row->line, row->tenant);
+    if (row->tenant != NULL && row->tenant[0] != 0 && principal_in_management(actor)) {
+        if (!registry_tenant_exists(r, row->tenant)) {
+            res->status = REG_BULK_FAILED;
+            reg_why(res->reason, "line %d: there is no tenant %.40s", row->line, row->tenant);
+        } else if (!principal_may_see_tenant(actor, row->tenant)) {
+            /* TENANT is honoured for the management tenant's tenant managers only. */
+            res->status = REG_BULK_FAILED;
+            reg_why(res->reason,
+                    "line %d: registering devices into tenant %.40s needs "
+                    "ROLE_TENANT_MANAGEMENT_ADMIN",
+                    row->line, row->tenant);
+        }
     }
 }
 

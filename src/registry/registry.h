@@ -499,6 +499,7 @@ struct reg_identity {
     int nserials;
     char serials[10][REG_SERIAL_MAX]; /* the chain's serials, leaf first */
     char leaf_fp[REG_FP_MAX];
+    int64_t not_after_ms; /* the earliest notAfter of the chain: the verdict's expiry */
 };
 
 /* registry_identify: validate the chain the device presented (leaf, and the intermediates

@@ -74,6 +74,9 @@ json_t *rest_role_json(struct rest_ctx *x, uint32_t bit);
  * body names no known role. */
 uint32_t rest_role_from_ref(struct rest_ctx *x, const json_t *body);
 
+/* rest_pct: s percent-encoded for use as one URL path segment (malloc'd; NULL on ENOMEM). */
+char *rest_pct(const char *s);
+
 /* rest_utf8_chars: the number of UTF-8 code points in s (which is valid UTF-8). */
 size_t rest_utf8_chars(const char *s);
 
