@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/timeutil.h"
 #include "pki/cert.h"
 #include "pki/revocation.h"
 #include "pki/trust.h"
@@ -207,6 +208,14 @@ int registry_identify(struct registry *r, X509 *leaf, STACK_OF(X509) * untrusted
     str_lcpy(out->anchor_fp, owner->fingerprint, sizeof(out->anchor_fp));
     out->auto_registration = owner->auto_registration;
     int nchain = sk_X509_num(res.chain);
+    out->not_after_ms = INT64_MAX;
+    for (int i = 0; i < nchain; i++) {
+        int64_t na = 0;
+        if (pki_asn1_time_ms(X509_get0_notAfter(sk_X509_value(res.chain, i)), &na) == 0 &&
+            na < out->not_after_ms) {
+            out->not_after_ms = na;
+        }
+    }
     for (int i = 0; i < nchain && out->nserials < 10; i++) {
         char *hex = NULL;
         if (pki_serial_format(X509_get0_serialNumber(sk_X509_value(res.chain, i)), NULL, &hex) ==
@@ -266,6 +275,10 @@ int registry_identity_check(struct registry *r, const struct reg_identity *id, c
 {
     if (!id->accepted) {
         reg_why(why, "%s", id->message);
+        return CG_EDENIED;
+    }
+    if (id->not_after_ms > 0 && time_now_ms() > id->not_after_ms) {
+        reg_why(why, "a certificate of the chain expired since it was verified");
         return CG_EDENIED;
     }
     char key[REG_TENANT_ID_MAX + REG_FP_MAX + 2];

@@ -48,7 +48,7 @@ static const struct setting settings[] = {
     {"max_chain_length", K_INT, S(max_chain_length), 1, 10,
      "Longest device certificate chain accepted, leaf to trust anchor inclusive. A tenant "
      "may lower it with the option trusted-certificates/max.chain.length."},
-    {"pop_code_lifetime", K_INT, S(pop_code_lifetime_s), 60, 31536000,
+    {"pop_code_lifetime", K_INT, S(pop_code_lifetime_s), 5, 31536000,
      "Seconds a proof-of-possession verification code stays usable."},
     {"http_max_body", K_SIZE, S(http_max_body), 1024, 1L << 30,
      "Largest HTTP request body in bytes (bulk registration CSV files included)."},
@@ -80,6 +80,12 @@ static const struct setting settings[] = {
     {"listen_backlog", K_INT, S(listen_backlog), 16, 1000000, "Listen backlog of each socket."},
     {"handshake_timeout", K_INT, S(handshake_timeout_s), 1, 600,
      "Seconds a client has to finish the TLS handshake."},
+    {"tls_session_cache", K_INT, S(tls_session_cache), 0, 10000000,
+     "TLS sessions remembered for resumption (stateful, server-side; each keeps the verified "
+     "device identity, re-checked against revocations on resumption; about 13 KB each). 0 "
+     "disables resumption."},
+    {"tls_session_timeout", K_INT, S(tls_session_timeout), 1, 86400,
+     "Seconds a TLS session may be resumed."},
     {"fast_password_hashing", K_BOOL, S(fast_password_hashing), 0, 0,
      "Use very cheap password hashing. For tests and benchmarks only: never in production."},
     {"durable", K_BOOL, S(durable), 0, 0,
@@ -121,6 +127,8 @@ void server_config_defaults(struct server_config *c)
     c->admission_handshakes = 256;
     c->listen_backlog = 4096;
     c->handshake_timeout_s = 10;
+    c->tls_session_cache = 4096;
+    c->tls_session_timeout = 3600;
     c->fast_password_hashing = false;
     c->durable = true;
     c->audit_rate = 20;

@@ -44,6 +44,8 @@ struct server_config {
     int admission_handshakes;      /* handshakes in progress per worker */
     int listen_backlog;
     int handshake_timeout_s;
+    int tls_session_cache;   /* sessions remembered for resumption; 0 turns it off */
+    int tls_session_timeout; /* seconds a session may be resumed */
     /* tests and benchmarks */
     bool fast_password_hashing;
     bool durable;

@@ -44,10 +44,42 @@ static int verify_client(X509_STORE_CTX *xs, void *arg)
     if (!id->accepted) {
         log_debug("client certificate from %s refused: %s: %s", net_conn_peer_addr(c)->text,
                   id->reason, id->message);
+    } else {
+        /* Remembered with the session: a resumption reuses the verdict (re-checked then). */
+        server_tls_session_attach(ssl, id, sizeof(*id));
     }
     net_conn_set_identity(c, id, free);
     X509_STORE_CTX_set_error(xs, X509_V_OK);
     return 1;
+}
+
+/* After a resumed handshake the verify callback did not run: take the verdict remembered
+ * with the session and re-check it against the registry's current state (an anchor disabled,
+ * a serial revoked or a certificate expired since then refuses it). */
+static void handshake_done(SSL *ssl, void *arg)
+{
+    struct server *s = arg;
+    struct net_conn *c = net_conn_from_ssl(ssl);
+    if (c == NULL || !SSL_session_reused(ssl) || net_conn_identity(c) != NULL) {
+        return;
+    }
+    size_t len = 0;
+    const struct reg_identity *cached = server_tls_session_data(ssl, &len);
+    if (cached == NULL || len != sizeof(*cached)) {
+        return; /* a session of a client without certificate */
+    }
+    struct reg_identity *id = malloc(sizeof(*id));
+    if (id == NULL) {
+        return; /* no identity: the connection is treated as having no certificate */
+    }
+    *id = *cached;
+    char why[REG_WHY_MAX] = "";
+    if (registry_identity_check(s->reg, id, why) < 0) {
+        id->accepted = false;
+        str_lcpy(id->reason, "revoked-since", sizeof(id->reason));
+        snprintf(id->message, sizeof(id->message), "resumed session refused: %s", why);
+    }
+    net_conn_set_identity(c, id, free);
 }
 
 static int ensure_data_dir(const char *dir)
@@ -104,7 +136,7 @@ static void housekeeping(void *arg)
 static int reload_tls(struct server *s)
 {
     char err[512];
-    SSL_CTX *ctx = server_tls_ctx_new(&s->tls_files, verify_client, s, err, sizeof(err));
+    SSL_CTX *ctx = server_tls_ctx_new(&s->tls_files, &s->cfg, &s->tls_hooks, err, sizeof(err));
     if (ctx == NULL) {
         log_error("SIGHUP: the server certificate was not reloaded: %s", err);
         return -1;
@@ -193,7 +225,10 @@ static int start(struct server *s)
         log_error("%s", err);
         return -1;
     }
-    s->ssl_ctx = server_tls_ctx_new(&s->tls_files, verify_client, s, err, sizeof(err));
+    s->tls_hooks.verify = verify_client;
+    s->tls_hooks.handshake_done = handshake_done;
+    s->tls_hooks.arg = s;
+    s->ssl_ctx = server_tls_ctx_new(&s->tls_files, &s->cfg, &s->tls_hooks, err, sizeof(err));
     if (s->ssl_ctx == NULL) {
         log_error("%s", err);
         return -1;

@@ -27,6 +27,7 @@ struct server {
     char *ca_pem; /* the server CA as PEM, served at GET /server-ca.pem */
     size_t ca_pem_len;
     SSL_CTX *ssl_ctx;
+    struct server_tls_hooks tls_hooks;
     struct net_server *net;
     int https_listener;
     int mqtt_listener;

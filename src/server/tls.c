@@ -9,6 +9,8 @@
 #include "pki/issue.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <string.h>
@@ -180,10 +182,98 @@ static void ssl_error_text(char *out, size_t len)
     ERR_clear_error();
 }
 
-SSL_CTX *server_tls_ctx_new(const struct server_tls_files *f,
-                            int (*verify)(X509_STORE_CTX *ctx, void *arg), void *arg, char *err,
-                            size_t errlen)
+/* Data attached to a session: a length-prefixed copy. */
+struct session_blob {
+    size_t len;
+    unsigned char data[];
+};
+
+static int session_index = -1;
+static pthread_once_t session_index_once = PTHREAD_ONCE_INIT;
+
+static void blob_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
+    struct session_blob *b = ptr;
+    if (b != NULL) {
+        secure_zero(b->data, b->len);
+        free(b);
+    }
+}
+
+static int blob_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
+                    long argl, void *argp)
+{
+    /* *from_d holds the source pointer; replace it with a copy for the duplicate. */
+    struct session_blob *src = *(struct session_blob **)from_d;
+    if (src == NULL) {
+        return 1;
+    }
+    struct session_blob *copy = malloc(sizeof(*copy) + src->len);
+    if (copy == NULL) {
+        *(void **)from_d = NULL;
+        return 0;
+    }
+    memcpy(copy, src, sizeof(*copy) + src->len);
+    *(void **)from_d = copy;
+    return 1;
+}
+
+static void make_session_index(void)
+{
+    session_index = SSL_SESSION_get_ex_new_index(0, NULL, NULL, blob_dup, blob_free);
+}
+
+int server_tls_session_attach(SSL *ssl, const void *data, size_t len)
+{
+    pthread_once(&session_index_once, make_session_index);
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    if (sess == NULL || session_index < 0) {
+        return -EINVAL;
+    }
+    struct session_blob *b = malloc(sizeof(*b) + len);
+    if (b == NULL) {
+        return -ENOMEM;
+    }
+    b->len = len;
+    memcpy(b->data, data, len);
+    struct session_blob *old = SSL_SESSION_get_ex_data(sess, session_index);
+    if (!SSL_SESSION_set_ex_data(sess, session_index, b)) {
+        free(b);
+        return -ENOMEM;
+    }
+    free(old);
+    return 0;
+}
+
+const void *server_tls_session_data(SSL *ssl, size_t *len)
+{
+    pthread_once(&session_index_once, make_session_index);
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    struct session_blob *b = sess && session_index >= 0
+                                 ? SSL_SESSION_get_ex_data(sess, session_index)
+                                 : NULL;
+    if (b == NULL) {
+        return NULL;
+    }
+    *len = b->len;
+    return b->data;
+}
+
+static void info_callback(const SSL *ssl, int where, int ret)
+{
+    if (!(where & SSL_CB_HANDSHAKE_DONE)) {
+        return;
+    }
+    const struct server_tls_hooks *h = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    if (h != NULL && h->handshake_done != NULL) {
+        h->handshake_done((SSL *)ssl, h->arg);
+    }
+}
+
+SSL_CTX *server_tls_ctx_new(const struct server_tls_files *f, const struct server_config *cfg,
+                            const struct server_tls_hooks *hooks, char *err, size_t errlen)
+{
+    pthread_once(&session_index_once, make_session_index);
     char why[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
@@ -210,12 +300,24 @@ SSL_CTX *server_tls_ctx_new(const struct server_tls_files *f,
     /* Ask for a client certificate but do not require one: devices authenticate with it,
      * users with passwords; the verdict is made by `verify` and recorded per connection. */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, NULL);
-    SSL_CTX_set_cert_verify_callback(ctx, verify, arg);
-    /* Resumption would skip the verify callback; until resumed sessions carry the identity
-     * (see docs/design/tls.md) every connection makes a full handshake. */
+    SSL_CTX_set_cert_verify_callback(ctx, hooks->verify, hooks->arg);
+    SSL_CTX_set_app_data(ctx, (void *)hooks);
+    SSL_CTX_set_info_callback(ctx, info_callback);
+    /* Resumption is stateful: the session (with the verified identity attached by the
+     * verify callback) stays in this process; the client only gets its id. No state
+     * travels in tickets, so nothing is parsed again on resumption. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_num_tickets(ctx, 0);
+    static const unsigned char sid_ctx[] = "certgate";
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    if (cfg->tls_session_cache > 0) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_sess_set_cache_size(ctx, cfg->tls_session_cache);
+        SSL_CTX_set_timeout(ctx, cfg->tls_session_timeout);
+        SSL_CTX_set_num_tickets(ctx, 1);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_num_tickets(ctx, 0);
+    }
     return ctx;
 fail:
     SSL_CTX_free(ctx);

@@ -24,12 +24,30 @@ struct server_tls_files {
 int server_tls_prepare(const struct server_config *cfg, struct server_tls_files *files,
                        X509 **ca_cert, EVP_PKEY **ca_key, char *err, size_t errlen);
 
+/* The server's hooks into every handshake. */
+struct server_tls_hooks {
+    /* certificate verification (SSL_CTX_set_cert_verify_callback): judges the client's
+     * chain; not called on a resumed handshake */
+    int (*verify)(X509_STORE_CTX *ctx, void *arg);
+    /* called once a handshake completed, resumed or not (before the protocol's on_open) */
+    void (*handshake_done)(SSL *ssl, void *arg);
+    void *arg;
+};
+
 /* server_tls_ctx_new: a server SSL_CTX (TLS 1.2 and 1.3) with the certificate chain and key
- * of `files`, requesting (not requiring) a client certificate, with `verify` as the
- * certificate verification callback (SSL_CTX_set_cert_verify_callback). NULL with a
- * sentence in err. Any thread. */
-SSL_CTX *server_tls_ctx_new(const struct server_tls_files *files,
-                            int (*verify)(X509_STORE_CTX *ctx, void *arg), void *arg, char *err,
-                            size_t errlen);
+ * of `files`, requesting (not requiring) a client certificate, with the hooks; a stateful
+ * server-side session cache of cfg->tls_session_cache sessions (no session tickets that
+ * carry state to the client). NULL with a sentence in err. Any thread. */
+SSL_CTX *server_tls_ctx_new(const struct server_tls_files *files, const struct server_config *cfg,
+                            const struct server_tls_hooks *hooks, char *err, size_t errlen);
+
+/* server_tls_session_attach: keep a copy of data[len] with the handshake's session, so that
+ * a later resumption of it finds it (server_tls_session_data). 0 or -ENOMEM. Call during the
+ * handshake (the verify callback). */
+int server_tls_session_attach(SSL *ssl, const void *data, size_t len);
+
+/* server_tls_session_data: what was attached to the session of this connection, or NULL;
+ * *len receives its size. The pointer lives as long as the session. */
+const void *server_tls_session_data(SSL *ssl, size_t *len);
 
 #endif

@@ -10,7 +10,8 @@ def test_configuration_doc_lists_every_setting(certgate):
     for line in printed.splitlines():
         if line.startswith("hostname ="):
             continue  # machine-specific
-        assert line in doc, "docs/configuration.md lacks: %r (regenerate it)" % line
+        assert line in doc, ("docs/configuration.md lacks %r: regenerate it with "
+                               "scripts/gen-config-doc.sh" % line)
 
 
 def test_configuration_doc_shows_serve_help(certgate):
