@@ -11,18 +11,31 @@
 #include "http/json.h"
 #include "http/response.h"
 #include "server/server.h"
+#include "server/sessions.h"
 #include "server/tokens.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-/* Every resource file's table. A new resource file adds its table here. */
+/* Every resource file's table. A new resource file adds its table here (one per line, so
+ * clang-format is kept off this list). */
+/* clang-format off */
 static const struct rest_routes *const all_tables[] = {
     &rest_routes_misc,
     &rest_routes_tokens,
+    &rest_routes_certs,
+    &rest_routes_crl,
+    &rest_routes_tenants,
+    &rest_routes_users,
+    &rest_routes_options,
+    &rest_routes_devices,
+    &rest_routes_audit,
+    &rest_routes_ui,
 };
+/* clang-format on */
 
 #define NTABLES (sizeof(all_tables) / sizeof(all_tables[0]))
 
@@ -272,7 +285,38 @@ json_t *rest_time(int64_t ms)
 static void unauthorized(struct rest_ctx *x, const char *message)
 {
     rest_error(x, 401, "security/Unauthorized", "%s", message);
-    rest_field(x, "WWW-Authenticate", "Basic realm=\"certgate\"");
+    /* A challenge would make a browser open its own password dialog over the web UI. */
+    if (!sessions_is_browser(x->req)) {
+        rest_field(x, "WWW-Authenticate", "Basic realm=\"certgate\"");
+    }
+}
+
+/* The web UI's session cookie (sessions.h), tried only when the request carries no
+ * Authorization field. 0 when x->who is set; 1 when there is no cookie (try the next scheme);
+ * -1 when the answer has been written. */
+static int authenticate_session(struct rest_ctx *x, char *why)
+{
+    size_t idx = 0;
+    if (http_request_header(x->req, "Authorization", &idx) != NULL) {
+        return 1;
+    }
+    bool unsafe = x->req->method_id != HTTP_METHOD_GET && x->req->method_id != HTTP_METHOD_HEAD;
+    int rc = sessions_authenticate(sessions_default(), x->reg, x->req, unsafe, time_now_ms(),
+                                   &x->who, NULL, why);
+    if (rc == 0 || rc == -ENOENT) {
+        return rc == 0 ? 0 : 1;
+    }
+    log_info("web session refused from %s: %s", x->peer, why);
+    if (rc == -EPERM) {
+        rest_error(x, 403, "security/Forbidden",
+                   "Access is denied: a request authenticated by the session cookie must carry "
+                   "the X-XSRF-TOKEN header of its session");
+    } else if (rc == CG_EDENIED) {
+        unauthorized(x, "Invalid credentials! : the session has ended; sign in again");
+    } else {
+        rest_fail(x, rc, "security", "", "");
+    }
+    return -1;
 }
 
 /* 0 when x->who is set; otherwise the answer has been written. */
@@ -353,6 +397,10 @@ static int authenticate(struct rest_ctx *x, enum rest_access access)
         unauthorized(x, "Invalid credentials! : unsupported authorization scheme");
         return -1;
     }
+    int session = authenticate_session(x, why);
+    if (session <= 0) {
+        return session;
+    }
     /* A device on the mutual-TLS connection: its certificate is its credential. */
     if (x->tls != NULL && x->tls->accepted) {
         struct reg_device_brief brief;
@@ -426,7 +474,11 @@ static void write_response(struct rest_ctx *x, struct rest_job *job, bool head)
         nfields++;
         p = value + strlen(value) + 1;
     }
-    if (nfields < 32) {
+    bool cache_set = false; /* a handler's own Cache-Control (the web UI's files) wins */
+    for (size_t i = 0; i < nfields; i++) {
+        cache_set = cache_set || strcasecmp(fields[i].name, "Cache-Control") == 0;
+    }
+    if (nfields < 32 && !cache_set) {
         fields[nfields].name = "Cache-Control";
         fields[nfields].value = "no-store";
         nfields++;
