@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libssl-dev openssl libevent-dev libjansson-dev
             libsqlite3-dev libargon2-dev ca-certificates)
 test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest python3-paho-mqtt
-           python3-cryptography python3-requests mosquitto mosquitto-clients curl sqlite3
+           python3-cryptography python3-requests mosquitto mosquitto-clients curl jq sqlite3
            procps)
 # The web UI's browser tests: Debian's Chromium (/usr/bin/chromium, driven by playwright-core
 # from tests/web/package.json) and npm to install that. A machine whose Node.js came from

@@ -71,7 +71,9 @@ struct registry {
     void (*event_fn)(const struct reg_event *ev, void *arg);
     void *event_arg;
 
-    struct loginlimit *login_limit;
+    struct loginlimit *user_limit; /* failed logins per tenant/user */
+    struct loginlimit *addr_limit; /* failed logins per source address (more lenient:
+                                      many users may share one address behind NAT) */
     struct credcache *cred_cache;
 
     /* Device last-seen updates waiting to be written. */

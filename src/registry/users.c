@@ -24,14 +24,17 @@ int reg_auth_init(struct registry *r)
 {
     struct loginlimit_config cfg;
     loginlimit_config_default(&cfg);
-    r->login_limit = loginlimit_new(&cfg);
+    r->user_limit = loginlimit_new(&cfg);
+    cfg.free_failures = 50;
+    r->addr_limit = loginlimit_new(&cfg);
     r->cred_cache = credcache_new(100000, 60 * 1000);
-    return r->login_limit && r->cred_cache ? 0 : -ENOMEM;
+    return r->user_limit && r->addr_limit && r->cred_cache ? 0 : -ENOMEM;
 }
 
 void reg_auth_cleanup(struct registry *r)
 {
-    loginlimit_free(r->login_limit);
+    loginlimit_free(r->user_limit);
+    loginlimit_free(r->addr_limit);
     credcache_free(r->cred_cache);
 }
 
@@ -164,16 +167,24 @@ int registry_auth_basic(struct registry *r, const char *tenant, const char *user
         tenant = resolved;
     }
     snprintf(user_key, sizeof(user_key), "u:%.32s/%.80s", tenant, user);
-    snprintf(addr_key, sizeof(addr_key), "a:%.100s", source ? source : "");
-    if (!loginlimit_allowed(r->login_limit, user_key, now) ||
-        !loginlimit_allowed(r->login_limit, addr_key, now)) {
+    /* Limit by address, not by connection: drop the port of "ip:port" / "[ip6]:port". */
+    char addr[80] = "";
+    if (source != NULL) {
+        const char *end = source[0] == '[' ? strchr(source, ']') : strrchr(source, ':');
+        size_t n = end != NULL ? (size_t)(end - source) + (source[0] == '[') : strlen(source);
+        snprintf(addr, sizeof(addr), "%.*s", (int)(n < sizeof(addr) ? n : sizeof(addr) - 1),
+                 source);
+    }
+    snprintf(addr_key, sizeof(addr_key), "a:%s", addr);
+    if (!loginlimit_allowed(r->user_limit, user_key, now) ||
+        !loginlimit_allowed(r->addr_limit, addr_key, now)) {
         reg_why(why, "too many failed logins for %.32s/%.64s or from %.64s", tenant, user,
                 source ? source : "?");
         return -EAGAIN;
     }
     if (!registry_tenant_exists(r, tenant)) {
         password_verify_dummy(params_of(r), password, pwlen);
-        loginlimit_record_failure(r->login_limit, addr_key, now);
+        loginlimit_record_failure(r->addr_limit, addr_key, now);
         reg_why(why, "no tenant %.32s", tenant);
         return CG_EDENIED;
     }
@@ -194,8 +205,8 @@ int registry_auth_basic(struct registry *r, const char *tenant, const char *user
         }
         if (rc != 0) {
             free(a.hash);
-            loginlimit_record_failure(r->login_limit, user_key, now);
-            loginlimit_record_failure(r->login_limit, addr_key, now);
+            loginlimit_record_failure(r->user_limit, user_key, now);
+            loginlimit_record_failure(r->addr_limit, addr_key, now);
             reg_why(why, "%s", a.found ? "wrong password" : "no such user");
             return CG_EDENIED;
         }
@@ -210,7 +221,7 @@ int registry_auth_basic(struct registry *r, const char *tenant, const char *user
         reg_why(why, "tenant %.32s is suspended", tenant);
         return CG_EDENIED;
     }
-    loginlimit_record_success(r->login_limit, user_key);
+    loginlimit_record_success(r->user_limit, user_key);
     memset(out, 0, sizeof(*out));
     out->via = PRINCIPAL_BASIC;
     str_lcpy(out->tenant, tenant, sizeof(out->tenant));

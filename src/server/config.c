@@ -57,8 +57,9 @@ static const struct setting settings[] = {
     {"mqtt_max_packet", K_SIZE, S(mqtt_max_packet), 64, 268435455,
      "Largest MQTT packet accepted, in bytes; a larger one closes the connection."},
     {"mqtt_max_queued", K_INT, S(mqtt_max_queued), 1, 10000000,
-     "Messages queued for one offline persistent session (QoS 1 and 2). QoS 0 messages "
-     "beyond it are dropped and counted; for QoS 1 and 2 the publishers are slowed down."},
+     "Messages queued for one session. When a connected subscriber's queue is full its "
+     "publishers are slowed down (nothing acknowledged is dropped); for an offline "
+     "persistent session, messages beyond it are dropped and counted."},
     {"mqtt_max_inflight", K_INT, S(mqtt_max_inflight), 1, 65535,
      "Unacknowledged QoS 1 and 2 messages in flight to one client."},
     {"mqtt_max_client_id", K_INT, S(mqtt_max_client_id), 23, 65535,

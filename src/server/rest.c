@@ -26,6 +26,7 @@
 static const struct rest_routes *const all_tables[] = {
     &rest_routes_misc,
     &rest_routes_tokens,
+    &rest_routes_publish,
     &rest_routes_certs,
     &rest_routes_crl,
     &rest_routes_tenants,
@@ -403,10 +404,12 @@ static int authenticate(struct rest_ctx *x, enum rest_access access)
     }
     /* A device on the mutual-TLS connection: its certificate is its credential. */
     if (x->tls != NULL && x->tls->accepted) {
+        /* Admission as on MQTT: a registered certificate device, or an unknown one that its
+         * anchor lets register (durably, before the answer). */
         struct reg_device_brief brief;
         if (registry_identity_check(x->reg, x->tls, why) == 0 &&
-            registry_device_lookup(x->reg, x->tls->tenant, x->tls->device_id, &brief) == 0 &&
-            brief.auth == REG_AUTH_CERTIFICATES) {
+            registry_device_admit(x->reg, x->tls, &brief, why) == 0) {
+            registry_device_touch(x->reg, x->tls->tenant, x->tls->device_id);
             memset(&x->who, 0, sizeof(x->who));
             x->who.via = PRINCIPAL_CERT;
             str_lcpy(x->who.tenant, x->tls->tenant, sizeof(x->who.tenant));

@@ -145,6 +145,7 @@ extern const struct rest_routes rest_routes_crl;
 extern const struct rest_routes rest_routes_devices;
 extern const struct rest_routes rest_routes_audit;
 extern const struct rest_routes rest_routes_tokens;
+extern const struct rest_routes rest_routes_publish;
 extern const struct rest_routes rest_routes_ui;
 
 /* rest_router_new: the router over every table. NULL on failure. */

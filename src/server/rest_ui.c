@@ -32,9 +32,7 @@
 #include "server/sessions.h"
 #include "server/ui_assets.h"
 
-#ifdef CERTGATE_HAVE_BROKER
 #include "broker/broker.h"
-#endif
 
 #include <pthread.h>
 #include <stdio.h>
@@ -397,27 +395,14 @@ static void delete_session(struct rest_ctx *x)
 
 static bool broker_wired(const struct rest_ctx *x)
 {
-#ifdef CERTGATE_HAVE_BROKER
     return x->srv->broker != NULL;
-#else
-    (void)x;
-    return false;
-#endif
 }
 
 static bool device_connected(const struct rest_ctx *x, const char *tenant, const char *device)
 {
-#ifdef CERTGATE_HAVE_BROKER
     return x->srv->broker != NULL && broker_device_connected(x->srv->broker, tenant, device);
-#else
-    (void)x;
-    (void)tenant;
-    (void)device;
-    return false;
-#endif
 }
 
-#ifdef CERTGATE_HAVE_BROKER
 /* Samples of the broker's accepted-connect counter, to tell connects in the last minute
  * (the broker counts refusals per minute itself, connects only in total). Taken when the
  * overview is asked for, at most one per SAMPLE_EVERY_MS. */
@@ -478,7 +463,6 @@ static json_t *broker_json(struct broker *b)
                      "connectsWindowSeconds", (json_int_t)(window / 1000), "refusedLastMinute",
                      minute, "refusedTotal", total);
 }
-#endif
 
 /* ---- overview ------------------------------------------------------------------------------ */
 
@@ -548,13 +532,11 @@ static void get_overview(struct rest_ctx *x)
         count_certs(x, v);
     }
     json_t *broker = NULL;
-#ifdef CERTGATE_HAVE_BROKER
     /* The broker's counters are instance-wide: only the management tenant sees them. */
     if (x->srv->broker != NULL && principal_in_management(&x->who) &&
         principal_has(&x->who, BROKER_STATS_ROLES)) {
         broker = broker_json(x->srv->broker);
     }
-#endif
     if (broker == NULL) {
         broker = json_pack("{s:b}", "wired", broker_wired(x));
     }

@@ -2,6 +2,7 @@
 #define LOG_MODULE "server"
 #include "server/server.h"
 
+#include "broker/broker.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -122,8 +123,9 @@ static char *read_file(const char *path, size_t *len)
 static void registry_event(const struct reg_event *ev, void *arg)
 {
     struct server *s = arg;
-    if (s->event_hook != NULL) {
-        s->event_hook(s, ev);
+    /* Live sessions follow the registry: the broker closes those that depended on it. */
+    if (s->broker != NULL) {
+        broker_registry_event(s->broker, ev);
     }
 }
 
@@ -164,6 +166,45 @@ static void listen_config(const struct server *s, struct net_listen_config *lc, 
     lc->admission.per_addr_rate = s->cfg.admission_address_rate;
     lc->admission.per_addr_burst = s->cfg.admission_address_rate * 2;
     lc->admission.max_handshakes = (unsigned)s->cfg.admission_handshakes;
+}
+
+/* The MQTT token topics (s/uat -> s/dat): the same token as the HTTPS endpoint. */
+static int issue_mqtt_token(void *arg, const struct reg_identity *id, char **token)
+{
+    struct server *s = arg;
+    int expires_in = 0;
+    return tokens_issue(s->tokens, s->reg, id, token, &expires_in);
+}
+
+static int start_mqtt(struct server *s)
+{
+    struct broker_config bc;
+    broker_config_defaults(&bc);
+    bc.max_packet = s->cfg.mqtt_max_packet;
+    bc.max_queued = s->cfg.mqtt_max_queued;
+    bc.max_inflight = s->cfg.mqtt_max_inflight;
+    bc.max_client_id = s->cfg.mqtt_max_client_id;
+    bc.retained_max = s->cfg.mqtt_retained_max;
+    bc.retained_bytes = s->cfg.mqtt_retained_bytes;
+    bc.keepalive_max_s = s->cfg.mqtt_keepalive_max_s;
+    struct broker_hooks hooks = {.issue_token = issue_mqtt_token, .arg = s};
+    int rc = broker_new(&bc, s->reg, s->net, &hooks, &s->broker);
+    if (rc < 0) {
+        log_error("cannot create the MQTT broker (%s)", cg_strerror(rc));
+        return -1;
+    }
+    struct net_listen_config lc;
+    listen_config(s, &lc, s->cfg.mqtt_port);
+    lc.proto = broker_net_proto();
+    lc.proto_arg = s->broker;
+    lc.max_input = s->cfg.mqtt_max_packet + 64 * 1024;
+    s->mqtt_listener = net_server_listen(s->net, &lc);
+    if (s->mqtt_listener < 0) {
+        log_error("cannot listen for MQTT on %s port %d (%s)", lc.address, s->cfg.mqtt_port,
+                  cg_strerror(s->mqtt_listener));
+        return -1;
+    }
+    return 0;
 }
 
 static int start(struct server *s)
@@ -259,8 +300,7 @@ static int start(struct server *s)
                   cg_strerror(s->https_listener));
         return -1;
     }
-    s->mqtt_listener = -1;
-    if (s->mqtt_start != NULL && s->mqtt_start(s) < 0) {
+    if (start_mqtt(s) < 0) {
         return -1;
     }
     for (unsigned i = 0; i < net_server_workers(s->net); i++) {
@@ -282,9 +322,7 @@ static void stop(struct server *s)
     if (s->net != NULL) {
         net_server_stop(s->net);
     }
-    if (s->mqtt_stop != NULL) {
-        s->mqtt_stop(s);
-    }
+    broker_free(s->broker); /* after the workers stopped: no session is left */
     net_server_free(s->net);
     if (s->router != NULL) {
         http_router_free(s->router);
@@ -305,6 +343,7 @@ int server_run(const struct server_config *cfg)
         return 1;
     }
     s->cfg = *cfg;
+    s->mqtt_listener = -1;
     /* Signals are taken by this thread with sigwait; every thread started from here on
      * inherits the blocked mask. */
     sigset_t set;

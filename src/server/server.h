@@ -35,11 +35,6 @@ struct server {
     struct broker *broker;
     struct tokens *tokens;
     int64_t started_ms;
-    /* The MQTT side (server/mqtt_wire.c): opens the listener, stops the broker, and takes
-     * the registry's change events. */
-    int (*mqtt_start)(struct server *s);
-    void (*mqtt_stop)(struct server *s);
-    void (*event_hook)(struct server *s, const struct reg_event *ev);
 };
 
 /* server_run: run certgate with `cfg` until SIGTERM or SIGINT. Returns the process exit

@@ -249,9 +249,8 @@ const void *server_tls_session_data(SSL *ssl, size_t *len)
 {
     pthread_once(&session_index_once, make_session_index);
     SSL_SESSION *sess = SSL_get_session(ssl);
-    struct session_blob *b = sess && session_index >= 0
-                                 ? SSL_SESSION_get_ex_data(sess, session_index)
-                                 : NULL;
+    struct session_blob *b =
+        sess && session_index >= 0 ? SSL_SESSION_get_ex_data(sess, session_index) : NULL;
     if (b == NULL) {
         return NULL;
     }

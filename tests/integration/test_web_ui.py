@@ -317,9 +317,7 @@ def test_device_connecting_is_shown_connected(srv, tenant, tmp_path):
     """A device connects with mosquitto_pub over mutual TLS (auto-registered through its
     CA) and the devices page shows it connected while the connection lasts."""
     tid, admin = tenant
-    if not srv.api.get("/certgate/overview").json()["broker"]["wired"] or not srv.mqtt_port:
-        pytest.skip("the MQTT broker is not wired into `certgate serve` yet (server->broker is "
-                    "NULL and no MQTT listener is open): src/server's broker wiring is pending")
+    assert srv.api.get("/certgate/overview").json()["broker"]["wired"] and srv.mqtt_port
     pki = TestPKI(tmp_path / "pki")
     root = pki.ca("root", "Web UI Device CA")
     dev = pki.device("dev", "web-connected-01", issuer=root)
