@@ -224,8 +224,13 @@ int registry_identify(struct registry *r, X509 *leaf, STACK_OF(X509) * untrusted
             free(hex);
         }
     }
+    char why[REG_WHY_MAX];
     if (out->device_id[0] == 0) {
         refuse(out, "malformed", "the device certificate has no usable common name (CN)");
+        goto out;
+    }
+    if (reg_validate_name("the certificate's CN (the device id)", out->device_id, why) < 0) {
+        refuse(out, "malformed", "%s", why);
         goto out;
     }
     /* The tenant's own rules: chain length and revocation. */
