@@ -23,6 +23,9 @@ npm ci --prefix tests/web --no-audit --no-fund
 step "integration tests"
 CERTGATE_BIN="$PWD/build/src/cli/certgate" /usr/bin/python3 -m pytest -q -x tests/integration
 
+step "bench smoke (every certgate bench mode for ~2 s; no thresholds)"
+CERTGATE_BIN="$PWD/build/src/cli/certgate" bash bench/run.sh --smoke
+
 if [[ "${CHECK_SKIP_ASAN:-0}" != 1 ]]; then
     step "build (ASan+UBSan)"
     bash scripts/build.sh asan

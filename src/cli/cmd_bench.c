@@ -1,6 +1,9 @@
 /* certgate bench: measurements. Each mode is one entry of the table below; `verify`
- * measures the chain validator. Figures and how they compare with the raw cryptography are
- * in docs/benchmarks.md. */
+ * measures the chain validator; connect, hold, pubsub and token are the load generator
+ * (cli/bench.h, cli/bench_client.h, one bench_<mode>.c each). Figures and how they compare
+ * with the raw cryptography and with Mosquitto are in docs/benchmarks.md; the options in
+ * docs/cli/bench.md. */
+#include "cli/bench.h"
 #include "cli/commands.h"
 
 #include "core/timeutil.h"
@@ -33,6 +36,14 @@ static int bench_verify(int argc, char **argv);
 static const struct bench_mode modes[] = {
     {"verify", bench_verify,
      "chain validations per second (ECDSA P-256 and RSA-2048 3-certificate chains)"},
+    {"connect", bench_connect_main,
+     "mutual-TLS MQTT connects per second (full or resumed), latency, server CPU per connect"},
+    {"hold", bench_hold_main,
+     "N idle authenticated MQTT connections with keep-alive: server memory per connection"},
+    {"pubsub", bench_pubsub_main,
+     "publishers and subscribers, QoS 0/1: delivered/s, loss, latency, server CPU per message"},
+    {"token", bench_token_main,
+     "device access tokens per second over HTTPS with client certificates"},
 };
 
 static void usage(FILE *out)
