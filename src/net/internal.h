@@ -19,6 +19,7 @@
 struct net_counters {
     atomic_uint_fast64_t accepted;
     atomic_uint_fast64_t refused_by_address;
+    atomic_uint_fast64_t abandoned;
     atomic_uint_fast64_t accept_errors;
     atomic_uint_fast64_t accept_pauses;
     atomic_uint_fast64_t handshakes_ok;

@@ -91,6 +91,11 @@ struct net_admission_config {
      * backlog. <= 0: unlimited. */
     double connect_rate;
     double connect_burst;
+    /* With a connect rate, the listen backlog is capped at max_queue_s seconds of it (at
+     * least 64), so that a waiting client waits at most about that long before its
+     * connection is accepted or its SYN is retried; longer waits only fill the queue with
+     * clients that have given up. <= 0: 2 seconds. */
+    double max_queue_s;
     /* New connections per second from one source address (IPv4 address, or full IPv6
      * address; IPv4-mapped IPv6 counts as IPv4), per worker. A connection over the limit is
      * accepted and immediately reset (counted in refused_by_address). <= 0: unlimited. */
@@ -337,6 +342,8 @@ bool net_conn_is_closed(const struct net_conn *c);
 struct net_stats {
     uint64_t accepted;               /* connections admitted */
     uint64_t refused_by_address;     /* accepted and reset: per-address rate exceeded */
+    uint64_t abandoned;              /* accepted after the client had already given up
+                                        (closed before any TLS work): dropped at once */
     uint64_t accept_errors;          /* accept4 failures (EMFILE, ENFILE, ENOBUFS, ...) */
     uint64_t accept_pauses;          /* times admission stopped the listener */
     uint64_t handshakes_ok;          /* TLS handshakes completed */

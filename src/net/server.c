@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <event2/thread.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -293,6 +294,15 @@ static bool accept_error_is_transient(int e)
     }
 }
 
+/* Whether the peer of a just-accepted socket already shut its side (FIN or RST while the
+ * connection waited in the backlog). A TLS or MQTT client never half-closes before the
+ * handshake, so this only catches clients that gave up. */
+static bool peer_gave_up(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
     struct net_wlistener *wl = arg;
@@ -344,6 +354,15 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
             close(fd);
             continue;
         }
+        if (peer_gave_up(fd)) {
+            /* A client that timed out while its connection waited in the backlog: no TLS
+             * work for it, and its token stays for a live one. */
+            ctr_add(&w->st.abandoned, 1);
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            close(fd);
+            continue;
+        }
         ratelimit_take(&wl->rate, now);
         if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
             int one = 1;
@@ -351,6 +370,22 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
         }
         conn_accepted(wl, fd, &ss, sslen);
     }
+}
+
+/* The listen backlog: the configured one, capped at max_queue_s seconds of the connect
+ * rate when there is one (see net_admission_config). */
+static int effective_backlog(const struct net_listen_config *cfg)
+{
+    double rate = cfg->admission.connect_rate;
+    if (rate <= 0) {
+        return cfg->backlog;
+    }
+    double secs = cfg->admission.max_queue_s > 0 ? cfg->admission.max_queue_s : 2.0;
+    double cap = rate * secs;
+    if (cap < 64) {
+        cap = 64;
+    }
+    return cap < cfg->backlog ? (int)cap : cfg->backlog;
 }
 
 /* parse_address: "*", "::", or an IPv4/IPv6 literal (IPv6 optionally in brackets). */
@@ -530,7 +565,7 @@ int net_server_listen(struct net_server *srv, const struct net_listen_config *cf
                 goto out;
             }
         }
-        rc = open_listen_socket(&ss, sslen, dual, cfg->backlog, &wl->fd);
+        rc = open_listen_socket(&ss, sslen, dual, effective_backlog(cfg), &wl->fd);
         if (rc < 0) {
             log_error("cannot listen on %s port %u: %s", l->address,
                       (unsigned)atomic_load(&l->port), cg_strerror(rc));
@@ -917,6 +952,7 @@ void net_worker_stats(const struct net_worker *w, struct net_stats *out)
     const struct net_counters *s = &w->st;
     out->accepted = LOAD(s->accepted);
     out->refused_by_address = LOAD(s->refused_by_address);
+    out->abandoned = LOAD(s->abandoned);
     out->accept_errors = LOAD(s->accept_errors);
     out->accept_pauses = LOAD(s->accept_pauses);
     out->handshakes_ok = LOAD(s->handshakes_ok);
@@ -939,6 +975,7 @@ void net_server_stats(const struct net_server *srv, struct net_stats *out)
         net_worker_stats(&srv->workers[i], &s);
         out->accepted += s.accepted;
         out->refused_by_address += s.refused_by_address;
+        out->abandoned += s.abandoned;
         out->accept_errors += s.accept_errors;
         out->accept_pauses += s.accept_pauses;
         out->handshakes_ok += s.handshakes_ok;

@@ -78,7 +78,10 @@ static const struct setting settings[] = {
      "connections are closed at once."},
     {"admission_handshakes", K_INT, S(admission_handshakes), 1, 1000000,
      "TLS handshakes in progress per worker; further connections wait in the backlog."},
-    {"listen_backlog", K_INT, S(listen_backlog), 16, 1000000, "Listen backlog of each socket."},
+    {"listen_backlog", K_INT, S(listen_backlog), 16, 1000000,
+     "Listen backlog of each socket. Keep it near one or two seconds of handshakes: a deeper "
+     "queue only holds clients until they time out, and then costs TLS work for nothing. "
+     "With admission_connect_rate it is capped at two seconds of that rate."},
     {"handshake_timeout", K_INT, S(handshake_timeout_s), 1, 600,
      "Seconds a client has to finish the TLS handshake."},
     {"tls_session_cache", K_INT, S(tls_session_cache), 0, 10000000,
@@ -126,7 +129,7 @@ void server_config_defaults(struct server_config *c)
     c->admission_connect_rate = 0;
     c->admission_address_rate = 200;
     c->admission_handshakes = 256;
-    c->listen_backlog = 4096;
+    c->listen_backlog = 1024;
     c->handshake_timeout_s = 10;
     c->tls_session_cache = 4096;
     c->tls_session_timeout = 3600;

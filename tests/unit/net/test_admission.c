@@ -186,6 +186,34 @@ static void global_rate_queues_connections(void **state)
     net_server_free(srv);
 }
 
+/* A client that gives up while its connection waits in the backlog costs no TLS work: it
+ * is dropped at accept and counted as abandoned. */
+static void abandoned_connections_are_dropped(void **state)
+{
+    struct net_listen_config lc;
+    net_listen_config_defaults(&lc);
+    lc.proto = &echo_proto;
+    lc.admission.connect_rate = 2;
+    lc.admission.connect_burst = 1;
+    uint16_t port;
+    struct net_server *srv = start_server(1, &lc, &port);
+    struct test_client first, gone, waiting;
+    assert_int_equal(test_client_connect_tcp(&first, port), 0); /* takes the only token */
+    assert_int_equal(test_client_connect_tcp(&gone, port), 0);  /* waits in the backlog... */
+    test_client_close(&gone);                                   /* ...and gives up */
+    assert_int_equal(test_client_connect_tcp(&waiting, port), 0);
+    test_client_set_timeout(&waiting, 5000);
+    char c;
+    assert_int_equal(test_client_write(&waiting, "y", 1), 0);
+    assert_int_equal(test_client_read(&waiting, &c, 1), 1); /* served after the abandoned one */
+    struct net_stats st = stats_of(srv);
+    assert_int_equal(st.abandoned, 1);
+    assert_int_equal(st.accepted, 2);
+    test_client_close(&first);
+    test_client_close(&waiting);
+    net_server_free(srv);
+}
+
 /* ---------------------------------------------------------------------------------------
  * EMFILE
  * ------------------------------------------------------------------------------------- */
@@ -331,6 +359,7 @@ int main(void)
         NET_TEST(per_address_refusal),
         NET_TEST(handshake_cap_queues_connections),
         NET_TEST(global_rate_queues_connections),
+        NET_TEST(abandoned_connections_are_dropped),
         NET_TEST(emfile_pauses_accepting),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

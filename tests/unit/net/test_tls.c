@@ -296,7 +296,14 @@ static void garbage_instead_of_client_hello(void **state)
     test_client_write(&cl, junk, 3);
     test_client_close(&cl);
 
-    assert_true(WAIT_STAT(srv, handshakes_failed, 3, 3000));
+    /* The last one may already be gone when the worker accepts it: then it is dropped as
+     * abandoned, without TLS work. */
+    for (int i = 0; i < 300 && stats_of(srv).handshakes_failed + stats_of(srv).abandoned < 3;
+         i++) {
+        usleep(10000);
+    }
+    assert_int_equal(stats_of(srv).handshakes_failed + stats_of(srv).abandoned, 3);
+    assert_true(stats_of(srv).handshakes_failed >= 2);
     assert_true(WAIT_STAT(srv, conns_open, 0, 3000));
     assert_int_equal(stats_of(srv).handshakes_in_progress, 0);
     assert_int_equal(atomic_load(&echo_ctr.opens), 0);
