@@ -218,6 +218,10 @@ def main():
                  ">= 2,000", status(None if ar_mqtt is None else ar_mqtt >= 2000, not cg_mqtt)])
     rows.append(["auto-registrations/s, durable commits (HTTPS token)%s" % interim, fmt(ar_http), "",
                  "", "(>= 2,000)", status(None if ar_http is None else ar_http >= 2000)])
+    ar_reg = med(runs, "register", "certgate", "result.registrations_per_s")
+    rows.append(["auto-registrations/s, durable commits, registry alone (no TLS: "
+                 "`certgate bench register`)", fmt(ar_reg), "", "", "(>= 2,000)",
+                 status(None if ar_reg is None else ar_reg >= 2000)])
     tk = med(runs, "token-close", "certgate", "result.tokens_per_s")
     base = full_cg
     base_name = "full MQTT connects/s"

@@ -160,6 +160,7 @@ if [[ $smoke == 1 ]]; then
     C=$(cg_args)
     S="--seconds $secs --warmup 0.5 --device-limit 20"
     bench verify certgate 1 -- verify --seconds 1
+    bench register certgate 1 -- register --seconds 1 --threads 8
     bench token certgate 1 -- token $C $S --concurrency 4
     bench token-ka certgate 1 -- token $C $S --concurrency 4 --requests-per-connection 20
     bench autoreg-token certgate 1 -- token $C --seconds $secs --once --concurrency 4 --device-offset 20 --device-limit 20
@@ -257,6 +258,8 @@ if want autoreg; then
     for r in $(seq 1 "$repeats"); do
         stop_certgate; start_certgate fresh
         bench autoreg-token certgate "$r" -- token $(cg_args) --once --seconds "$secs" --concurrency 64 --device-limit "$ndev"
+        # The registration without TLS: what the registry and its durable commits sustain.
+        bench register certgate "$r" -- register --seconds "$secs" --threads 64
         if [[ $cg_mqtt_ready == 1 ]]; then
             stop_certgate; start_certgate fresh
             bench autoreg-mqtt certgate "$r" -- connect $(cg_args) --once --seconds "$secs" --concurrency 64 --device-limit "$ndev"

@@ -38,6 +38,7 @@ int bench_connect_main(int argc, char **argv);
 int bench_hold_main(int argc, char **argv);
 int bench_pubsub_main(int argc, char **argv);
 int bench_token_main(int argc, char **argv);
+int bench_register_main(int argc, char **argv);
 
 /* ---- options ---------------------------------------------------------------------- */
 

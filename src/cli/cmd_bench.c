@@ -44,6 +44,8 @@ static const struct bench_mode modes[] = {
      "publishers and subscribers, QoS 0/1: delivered/s, loss, latency, server CPU per message"},
     {"token", bench_token_main,
      "device access tokens per second over HTTPS with client certificates"},
+    {"register", bench_register_main,
+     "durable auto-registrations per second through the registry (no TLS)"},
 };
 
 static void usage(FILE *out)

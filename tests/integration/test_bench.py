@@ -111,7 +111,7 @@ def common(pki, port_args, cafile, pid):
             "--server-pid", str(pid), "--threads", "2"]
 
 
-@pytest.mark.parametrize("mode", ["verify", "connect", "hold", "pubsub", "token"])
+@pytest.mark.parametrize("mode", ["verify", "connect", "hold", "pubsub", "token", "register"])
 def test_help(certgate, mode):
     p = certgate("bench", mode, "--help")
     assert p.returncode == 0
@@ -129,6 +129,24 @@ def test_unknown_mode_and_non_loopback(certgate, pki):
 def test_verify(certgate):
     out = bench(certgate, "verify", "--seconds", "1")
     assert out["mode"] == "verify"
+
+
+def test_register(certgate, tmp_path):
+    d = tmp_path / "reg"
+    d.mkdir()
+    out = bench(certgate, "register", "--seconds", "1", "--threads", "4", "--dir", str(d))
+    assert out["mode"] == "register"
+    assert out["result"]["registrations"] > 0 and out["result"]["failures"] == 0
+    assert out["result"]["durable"] is True
+    # every registration is in the database: the devices and their users
+    import sqlite3
+    db = sqlite3.connect(str(d / "certgate.db"))
+    n = db.execute("SELECT COUNT(*) FROM devices").fetchone()[0]
+    users = db.execute("SELECT COUNT(*) FROM users WHERE is_device = 1").fetchone()[0]
+    assert n == users == out["result"]["registrations"]
+    # a used directory is refused
+    p = certgate("bench", "register", "--seconds", "1", "--dir", str(d))
+    assert p.returncode == 2
 
 
 def test_token(certgate, pki, bench_server):
