@@ -211,7 +211,7 @@ async function overviewPage(root, ctx) {
       href ? h('a.label', { href }, label) : h('span.label', label)));
     if (o.devices !== undefined) card(o.devices, 'Devices', '#/devices');
     if (o.broker && o.broker.wired && o.connectedNow !== undefined) {
-      card(`${o.connectedNow}${o.connectedNowComplete === false ? '+' : ''}`, 'Connected now', '#/devices');
+      card(o.connectedNow, 'Connected now', '#/devices');
     } else if (o.devices !== undefined) {
       card('—', 'Connected now (MQTT broker not running)');
     }
@@ -226,13 +226,15 @@ async function overviewPage(root, ctx) {
     if (!b.wired) {
       body.append(h('p.hint', 'The MQTT broker is not running in this server, so there are no connection figures.'));
     } else if (b.connectsTotal === undefined) {
-      body.append(h('p.hint', 'Connection and refusal rates are counted for the whole instance: the management tenant sees them.'));
+      body.append(h('p.hint', 'Your role does not show connection figures.'));
     } else {
-      const window = b.connectsWindowSeconds >= 60 ? 'last minute'
-        : `last ${b.connectsWindowSeconds} s (counting since this page opened)`;
+      body.append(h('p.hint', b.scope === 'instance'
+        ? 'Figures for the whole instance (all tenants).'
+        : 'Figures for this tenant: connections that reached one of its trusted certificates or its users.'));
       const rc = h('div.cards');
-      rc.append(h('div.card', h('span.value', String(b.connectsRecent)), h('span.label', `Connects in the ${window}`)));
-      rc.append(h('div.card', h('span.value', String(b.sessionsOnline)), h('span.label', 'Sessions online')));
+      rc.append(h('div.card', h('span.value', String(b.connectsLastMinute)), h('span.label', 'Connects in the last minute')));
+      rc.append(h('div.card', h('span.value', String(b.scope === 'instance' ? b.sessionsOnline : b.devicesOnline)),
+        h('span.label', b.scope === 'instance' ? 'Sessions online' : 'Devices online')));
       rc.append(h('div.card', h('span.value', String(b.connectsTotal)), h('span.label', 'Connects since start')));
       body.append(rc);
       const reasons = Object.keys(b.refusedLastMinute || {});

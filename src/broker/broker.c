@@ -257,11 +257,13 @@ int broker_new_transport(const struct broker_config *cfg, struct registry *reg,
     pthread_mutex_init(&b->clients_lock, NULL);
     pthread_mutex_init(&b->all_lock, NULL);
     pthread_mutex_init(&b->refusal_lock, NULL);
+    b->tenant_windows = hmap_new();
     b->tenants = hmap_new();
     b->clients = hmap_new();
     b->devices = hmap_new();
     b->w = calloc(nworkers, sizeof(*b->w));
-    if (b->tenants == NULL || b->clients == NULL || b->devices == NULL || b->w == NULL) {
+    if (b->tenants == NULL || b->clients == NULL || b->devices == NULL || b->w == NULL ||
+        b->tenant_windows == NULL) {
         broker_free(b);
         return -ENOMEM;
     }
@@ -289,6 +291,37 @@ int broker_new(const struct broker_config *cfg, struct registry *reg, struct net
         return -EINVAL;
     }
     return broker_new_transport(cfg, reg, &broker_net_transport, net, hooks, out);
+}
+
+static int free_value_cb(const void *key, size_t klen, void *value, void *arg)
+{
+    free(value);
+    return 0;
+}
+
+struct online_count {
+    const char *prefix; /* "tenant\x1f" */
+    size_t plen;
+    uint64_t n;
+};
+
+static int online_cb(const void *key, size_t klen, void *value, void *arg)
+{
+    struct online_count *oc = arg;
+    if (klen > oc->plen && memcmp(key, oc->prefix, oc->plen) == 0 && (intptr_t)value > 0) {
+        oc->n++;
+    }
+    return 0;
+}
+
+/* Devices of `tenant` with a live session. Caller holds clients_lock. */
+static uint64_t broker_tenant_devices_online(struct broker *b, const char *tenant)
+{
+    char prefix[96];
+    snprintf(prefix, sizeof(prefix), "%s\x1f", tenant);
+    struct online_count oc = {.prefix = prefix, .plen = strlen(prefix)};
+    hmap_iter(b->devices, online_cb, &oc);
+    return oc.n;
 }
 
 static int free_tenant_cb(const void *key, size_t klen, void *value, void *arg)
@@ -340,6 +373,10 @@ void broker_free(struct broker *b)
     pthread_mutex_destroy(&b->tenants_lock);
     pthread_mutex_destroy(&b->clients_lock);
     pthread_mutex_destroy(&b->all_lock);
+    if (b->tenant_windows != NULL) {
+        hmap_iter(b->tenant_windows, free_value_cb, NULL);
+        hmap_free(b->tenant_windows);
+    }
     pthread_mutex_destroy(&b->refusal_lock);
     free(b);
 }
@@ -429,23 +466,97 @@ const char *broker_refusal_name(int reason)
     return refusal_names[reason];
 }
 
-void broker_count_refusal(struct broker *b, int reason)
+/* Bring the window's slot for second `sec` up to date and return it. */
+static int window_slot(struct connect_window *w, int64_t sec)
 {
-    if (reason < 0 || reason >= BROKER_REFUSED_NREASONS) {
+    int slot = (int)(sec % REFUSAL_SLOTS);
+    if (w->slot_sec[slot] != sec) {
+        w->slot_sec[slot] = sec;
+        w->accepted_slot[slot] = 0;
+        for (int r = 0; r < BROKER_REFUSED_NREASONS; r++) {
+            w->refused_slot[r][slot] = 0;
+        }
+    }
+    return slot;
+}
+
+static void window_count(struct connect_window *w, int64_t sec, int reason)
+{
+    int slot = window_slot(w, sec);
+    if (reason < 0) {
+        w->accepted_slot[slot]++;
+        w->accepted++;
+    } else {
+        w->refused_slot[reason][slot]++;
+        w->refused[reason]++;
+    }
+}
+
+/* The last minute's sums of a window into out (connects_last_minute, refused...). */
+static void window_read(const struct connect_window *w, int64_t sec, uint64_t *accepted_total,
+                        uint64_t *accepted_minute, uint64_t *refused_total,
+                        uint64_t *refused_minute)
+{
+    *accepted_total = w->accepted;
+    *accepted_minute = 0;
+    for (int r = 0; r < BROKER_REFUSED_NREASONS; r++) {
+        refused_total[r] = w->refused[r];
+        refused_minute[r] = 0;
+    }
+    for (int s = 0; s < REFUSAL_SLOTS; s++) {
+        if (w->slot_sec[s] > sec - REFUSAL_SLOTS && w->slot_sec[s] <= sec) {
+            *accepted_minute += w->accepted_slot[s];
+            for (int r = 0; r < BROKER_REFUSED_NREASONS; r++) {
+                refused_minute[r] += w->refused_slot[r][s];
+            }
+        }
+    }
+}
+
+/* Tenants with their own window at most: beyond it, new tenants are counted only in the
+ * instance's window (the map is bounded: tenant ids come from refused, possibly forged,
+ * attempts as well). */
+#define TENANT_WINDOWS_MAX 10000
+
+void broker_count_connect(struct broker *b, const char *tenant, int reason)
+{
+    if (reason >= BROKER_REFUSED_NREASONS) {
         return;
     }
     int64_t sec = time_mono_ms() / 1000;
-    int slot = (int)(sec % REFUSAL_SLOTS);
     pthread_mutex_lock(&b->refusal_lock);
-    if (b->refused_slot_sec[slot] != sec) {
-        b->refused_slot_sec[slot] = sec;
-        for (int r = 0; r < BROKER_REFUSED_NREASONS; r++) {
-            b->refused_slot[r][slot] = 0;
+    window_count(&b->instance, sec, reason);
+    if (tenant != NULL && tenant[0] != 0 && b->tenant_windows != NULL) {
+        struct connect_window *w = hmap_get_str(b->tenant_windows, tenant);
+        if (w == NULL && hmap_count(b->tenant_windows) < TENANT_WINDOWS_MAX) {
+            w = calloc(1, sizeof(*w));
+            if (w != NULL && hmap_put_str(b->tenant_windows, tenant, w, NULL) < 0) {
+                free(w);
+                w = NULL;
+            }
+        }
+        if (w != NULL) {
+            window_count(w, sec, reason);
         }
     }
-    b->refused_slot[reason][slot]++;
-    b->refused[reason]++;
     pthread_mutex_unlock(&b->refusal_lock);
+}
+
+void broker_tenant_stats_get(struct broker *b, const char *tenant, struct broker_tenant_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    int64_t sec = time_mono_ms() / 1000;
+    pthread_mutex_lock(&b->refusal_lock);
+    const struct connect_window *w =
+        b->tenant_windows != NULL ? hmap_get_str(b->tenant_windows, tenant) : NULL;
+    if (w != NULL) {
+        window_read(w, sec, &out->connects_accepted, &out->connects_last_minute, out->refused,
+                    out->refused_last_minute);
+    }
+    pthread_mutex_unlock(&b->refusal_lock);
+    pthread_mutex_lock(&b->clients_lock);
+    out->devices_online = broker_tenant_devices_online(b, tenant);
+    pthread_mutex_unlock(&b->clients_lock);
 }
 
 static int retained_count_cb(const void *key, size_t klen, void *value, void *arg)
@@ -485,15 +596,10 @@ void broker_stats_get(struct broker *b, struct broker_stats *out)
         out->keepalive_timeouts += LOADW(c->keepalive_timeouts);
     }
     int64_t sec = time_mono_ms() / 1000;
+    uint64_t accepted_total = 0;
     pthread_mutex_lock(&b->refusal_lock);
-    for (int r = 0; r < BROKER_REFUSED_NREASONS; r++) {
-        out->refused[r] = b->refused[r];
-        for (int s = 0; s < REFUSAL_SLOTS; s++) {
-            if (b->refused_slot_sec[s] > sec - REFUSAL_SLOTS && b->refused_slot_sec[s] <= sec) {
-                out->refused_last_minute[r] += b->refused_slot[r][s];
-            }
-        }
-    }
+    window_read(&b->instance, sec, &accepted_total, &out->connects_last_minute, out->refused,
+                out->refused_last_minute);
     pthread_mutex_unlock(&b->refusal_lock);
     pthread_mutex_lock(&b->tenants_lock);
     hmap_iter(b->tenants, retained_count_cb, &out->retained);

@@ -143,6 +143,7 @@ struct broker_stats {
     uint64_t connects_accepted; /* CONNACK 0 sent */
     uint64_t refused[BROKER_REFUSED_NREASONS];             /* totals by reason */
     uint64_t refused_last_minute[BROKER_REFUSED_NREASONS]; /* in the last 60 seconds */
+    uint64_t connects_last_minute;                         /* CONNACK 0 in the last 60 s */
     uint64_t takeovers;          /* connections closed because their ClientId reconnected */
     uint64_t closed_by_registry; /* sessions closed by broker_registry_event */
     uint64_t keepalive_timeouts; /* connections closed for silence beyond 1.5 x keep-alive */
@@ -151,5 +152,19 @@ struct broker_stats {
 /* broker_stats_get: a snapshot (each counter read atomically; not one instant). Any
  * thread. */
 void broker_stats_get(struct broker *b, struct broker_stats *out);
+
+/* One tenant's share: connects and refusals whose tenant was known (a chain that reaches
+ * none of the tenant's certificates is counted for the instance only), and its devices with
+ * a live session. */
+struct broker_tenant_stats {
+    uint64_t connects_accepted;
+    uint64_t connects_last_minute;
+    uint64_t refused[BROKER_REFUSED_NREASONS];
+    uint64_t refused_last_minute[BROKER_REFUSED_NREASONS];
+    uint64_t devices_online;
+};
+
+/* broker_tenant_stats_get: *out for `tenant` (zeros for a tenant never seen). Any thread. */
+void broker_tenant_stats_get(struct broker *b, const char *tenant, struct broker_tenant_stats *out);
 
 #endif

@@ -309,6 +309,16 @@ struct bworker {
 
 #define REFUSAL_SLOTS 60
 
+/* Connects and refusals counted per second over the last REFUSAL_SLOTS seconds, plus
+ * totals: for the instance, and for each tenant. */
+struct connect_window {
+    uint64_t accepted;
+    uint64_t refused[BROKER_REFUSED_NREASONS];
+    uint32_t accepted_slot[REFUSAL_SLOTS];
+    uint32_t refused_slot[BROKER_REFUSED_NREASONS][REFUSAL_SLOTS];
+    int64_t slot_sec[REFUSAL_SLOTS];
+};
+
 struct broker {
     struct broker_config cfg;
     struct registry *reg;
@@ -334,10 +344,9 @@ struct broker {
     atomic_int_fast64_t online, offline, subscriptions;
     atomic_uint_fast64_t connects_accepted, takeovers, closed_by_registry;
 
-    pthread_mutex_t refusal_lock;
-    uint64_t refused[BROKER_REFUSED_NREASONS];
-    uint32_t refused_slot[BROKER_REFUSED_NREASONS][REFUSAL_SLOTS];
-    int64_t refused_slot_sec[REFUSAL_SLOTS];
+    pthread_mutex_t refusal_lock;   /* guards the connect windows below */
+    struct connect_window instance; /* the whole instance */
+    struct hmap *tenant_windows;    /* tenant id -> struct connect_window (bounded) */
 };
 
 /* Counters written by their worker only (no locked instruction). */
@@ -348,9 +357,12 @@ static inline void bctr_add(atomic_uint_fast64_t *c, uint64_t n)
 }
 
 /* broker.c */
+
+/* broker_count_connect: count an accepted connect (reason < 0) or a refusal with its
+ * reason, for the instance and, when known, for `tenant`. Any thread. */
+void broker_count_connect(struct broker *b, const char *tenant, int reason);
 struct btenant *broker_tenant_get(struct broker *b, const char *id); /* get or create */
 struct btenant *broker_tenant_find(struct broker *b, const char *id);
-void broker_count_refusal(struct broker *b, int reason);
 struct bworker *broker_current_worker(struct broker *b); /* NULL off the workers */
 
 /* session.c */

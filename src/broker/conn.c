@@ -136,7 +136,7 @@ static void refuse(struct bconn *bc, uint8_t code, int reason, const struct refu
     }
     bc->state = BC_DONE;
     tp_of(bc)->close(bc->c, false);
-    broker_count_refusal(b, reason);
+    broker_count_connect(b, rc != NULL ? rc->tenant : NULL, reason);
     const char *peer = tp_of(bc)->peer(bc->c);
     bworker_log(bc->w,
                 "MQTT connection from %s (ClientId '%.100s') refused with CONNACK %d (%s): %s",
@@ -402,6 +402,7 @@ static void bconn_attach(struct bconn *bc)
     tenant_link(bc);
     send_connack(bc, present, MQTT_CONNACK_ACCEPTED);
     atomic_fetch_add(&b->connects_accepted, 1);
+    broker_count_connect(b, bc->t->id, -1);
     tp_of(bc)->set_timer(bc->c, bc->keepalive_ms);
     bc->last_rx_ms = time_mono_ms();
     if (bc->p.device != NULL) {

@@ -46,7 +46,6 @@
 
 /* Devices the overview checks one by one for "connected now", and ids one
  * /certgate/devices/connected request may name. */
-#define OVERVIEW_SCAN_MAX 20000
 #define CONNECTED_IDS_MAX 200
 /* Certificates the overview looks at for expiry and proof-of-possession counts. */
 #define OVERVIEW_CERTS_MAX 1000
@@ -403,65 +402,44 @@ static bool device_connected(const struct rest_ctx *x, const char *tenant, const
     return x->srv->broker != NULL && broker_device_connected(x->srv->broker, tenant, device);
 }
 
-/* Samples of the broker's accepted-connect counter, to tell connects in the last minute
- * (the broker counts refusals per minute itself, connects only in total). Taken when the
- * overview is asked for, at most one per SAMPLE_EVERY_MS. */
-#define SAMPLES 64
-#define SAMPLE_EVERY_MS 2000
-#define WINDOW_MS 60000
-static pthread_mutex_t samples_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    int64_t t;
-    uint64_t connects;
-} samples[SAMPLES];
-static size_t nsamples, next_sample;
-
-/* Connects accepted in the last minute (or in the *window_ms since the first sample when
- * that is shorter). */
-static uint64_t connects_recent(uint64_t total, int64_t now, int64_t *window_ms)
+/* The connect figures: the instance's for the management tenant's tenant managers, the
+ * caller's tenant's otherwise. */
+static json_t *broker_json(struct rest_ctx *x)
 {
-    pthread_mutex_lock(&samples_lock);
-    size_t last = (next_sample + SAMPLES - 1) % SAMPLES;
-    if (nsamples == 0 || now - samples[last].t >= SAMPLE_EVERY_MS) {
-        samples[next_sample].t = now;
-        samples[next_sample].connects = total;
-        next_sample = (next_sample + 1) % SAMPLES;
-        if (nsamples < SAMPLES) {
-            nsamples++;
-        }
-    }
-    /* the newest sample at least WINDOW_MS old, else the oldest one */
-    size_t best = (next_sample + SAMPLES - nsamples) % SAMPLES;
-    for (size_t k = 0; k < nsamples; k++) {
-        size_t i = (next_sample + SAMPLES - nsamples + k) % SAMPLES;
-        if (now - samples[i].t >= WINDOW_MS) {
-            best = i;
-        }
-    }
-    uint64_t base = samples[best].connects;
-    *window_ms = now - samples[best].t;
-    pthread_mutex_unlock(&samples_lock);
-    return total >= base ? total - base : 0;
-}
-
-static json_t *broker_json(struct broker *b)
-{
+    struct broker *b = x->srv->broker;
+    uint64_t accepted, minute, online;
+    const uint64_t *refused_minute, *refused_total;
     struct broker_stats st;
-    broker_stats_get(b, &st);
-    int64_t window = 0;
-    uint64_t recent = connects_recent(st.connects_accepted, time_mono_ms(), &window);
-    json_t *minute = json_object();
+    struct broker_tenant_stats ts;
+    bool instance = principal_in_management(&x->who) && principal_has(&x->who, BROKER_STATS_ROLES);
+    if (instance) {
+        broker_stats_get(b, &st);
+        accepted = st.connects_accepted;
+        minute = st.connects_last_minute;
+        online = st.sessions_online;
+        refused_minute = st.refused_last_minute;
+        refused_total = st.refused;
+    } else {
+        broker_tenant_stats_get(b, x->who.tenant, &ts);
+        accepted = ts.connects_accepted;
+        minute = ts.connects_last_minute;
+        online = ts.devices_online;
+        refused_minute = ts.refused_last_minute;
+        refused_total = ts.refused;
+    }
+    json_t *by_minute = json_object();
     json_t *total = json_object();
     for (int i = 0; i < BROKER_REFUSED_NREASONS; i++) {
-        json_object_set_new(minute, broker_refusal_name(i),
-                            json_integer((json_int_t)st.refused_last_minute[i]));
-        json_object_set_new(total, broker_refusal_name(i), json_integer((json_int_t)st.refused[i]));
+        json_object_set_new(by_minute, broker_refusal_name(i),
+                            json_integer((json_int_t)refused_minute[i]));
+        json_object_set_new(total, broker_refusal_name(i),
+                            json_integer((json_int_t)refused_total[i]));
     }
-    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:o, s:o}", "wired", true, "sessionsOnline",
-                     (json_int_t)st.sessions_online, "connectsTotal",
-                     (json_int_t)st.connects_accepted, "connectsRecent", (json_int_t)recent,
-                     "connectsWindowSeconds", (json_int_t)(window / 1000), "refusedLastMinute",
-                     minute, "refusedTotal", total);
+    return json_pack("{s:b, s:s, s:I, s:I, s:I, s:o, s:o}", "wired", true, "scope",
+                     instance ? "instance" : "tenant",
+                     instance ? "sessionsOnline" : "devicesOnline", (json_int_t)online,
+                     "connectsTotal", (json_int_t)accepted, "connectsLastMinute",
+                     (json_int_t)minute, "refusedLastMinute", by_minute, "refusedTotal", total);
 }
 
 /* ---- overview ------------------------------------------------------------------------------ */
@@ -476,26 +454,11 @@ static void count_devices(struct rest_ctx *x, json_t *out)
     }
     reg_device_list_free(items, n);
     json_object_set_new(out, "devices", json_integer(total));
-    if (!broker_wired(x)) {
-        return;
+    if (broker_wired(x)) {
+        struct broker_tenant_stats ts;
+        broker_tenant_stats_get(x->srv->broker, x->who.tenant, &ts);
+        json_object_set_new(out, "connectedNow", json_integer((json_int_t)ts.devices_online));
     }
-    int64_t connected = 0, seen = 0;
-    while (seen < total && seen < OVERVIEW_SCAN_MAX) {
-        items = NULL;
-        n = 0;
-        if (registry_device_list(x->reg, x->who.tenant, NULL, seen, 500, &items, &n, NULL) < 0 ||
-            n == 0) {
-            reg_device_list_free(items, n);
-            break;
-        }
-        for (int i = 0; i < n; i++) {
-            connected += device_connected(x, x->who.tenant, items[i].external_id);
-        }
-        seen += n;
-        reg_device_list_free(items, n);
-    }
-    json_object_set_new(out, "connectedNow", json_integer(connected));
-    json_object_set_new(out, "connectedNowComplete", json_boolean(seen >= total));
 }
 
 static void count_certs(struct rest_ctx *x, json_t *out)
@@ -531,15 +494,9 @@ static void get_overview(struct rest_ctx *x)
     if (principal_has(&x->who, CERT_READ_ROLES)) {
         count_certs(x, v);
     }
-    json_t *broker = NULL;
-    /* The broker's counters are instance-wide: only the management tenant sees them. */
-    if (x->srv->broker != NULL && principal_in_management(&x->who) &&
-        principal_has(&x->who, BROKER_STATS_ROLES)) {
-        broker = broker_json(x->srv->broker);
-    }
-    if (broker == NULL) {
-        broker = json_pack("{s:b}", "wired", broker_wired(x));
-    }
+    json_t *broker = broker_wired(x) && principal_has(&x->who, INVENTORY_READ_ROLES)
+                         ? broker_json(x)
+                         : json_pack("{s:b}", "wired", broker_wired(x));
     json_object_set_new(v, "broker", broker);
     rest_json(x, 200, v, NULL);
 }

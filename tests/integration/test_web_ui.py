@@ -274,12 +274,22 @@ def test_overview_endpoint(srv, tenant):
     assert r.status_code == 200, r.text
     o = r.json()
     assert o["tenant"] == tid and "devices" in o and "trustedCertificates" in o
-    assert isinstance(o["broker"]["wired"], bool)
-    # instance-wide broker counters are for the management tenant only
-    assert "connectsTotal" not in o["broker"]
+    assert o["broker"]["wired"] is True
+    # a tenant admin sees its own tenant's figures; the management tenant the instance's
+    assert o["broker"]["scope"] == "tenant" and "devicesOnline" in o["broker"]
+    assert o["connectedNow"] == o["broker"]["devicesOnline"]
     m = srv.api.get("/certgate/overview").json()
-    if m["broker"]["wired"]:
-        assert "refusedLastMinute" in m["broker"] and "connectsRecent" in m["broker"]
+    assert m["broker"]["scope"] == "instance"
+    assert "refusedLastMinute" in m["broker"] and "connectsLastMinute" in m["broker"]
+    # a refused password connect shows in the tenant's refusals
+    before = o["broker"]["refusedLastMinute"]["credentials"]
+    p = subprocess.run(["mosquitto_pub", "-h", "localhost", "-p", str(srv.mqtt_port),
+                        "--cafile", srv.ca_path, "-i", "ov-bad", "-u", "%s/admin" % tid,
+                        "-P", "wrong-password", "-t", "x", "-m", "x"], capture_output=True,
+                       timeout=30)
+    assert p.returncode != 0
+    after = admin.get("/certgate/overview").json()["broker"]["refusedLastMinute"]["credentials"]
+    assert after == before + 1
     assert admin.get("/certgate/devices/connected?ids=a,b").json()["connected"] == []
 
 

@@ -381,9 +381,37 @@ static void test_event_tenant_suspended(void **state)
     mc_disconnect(&other);
 }
 
+/* Connects and refusals are counted per tenant as well as for the instance, and each
+ * tenant sees only its own live devices. Runs first: t3 is untouched by the other tests. */
+static void test_tenant_stats(void **state)
+{
+    struct broker_tenant_stats t3, t2;
+    broker_tenant_stats_get(env.broker, "t3", &t3);
+    assert_int_equal(t3.connects_accepted, 0);
+    struct mc d;
+    dev(&d, "t3", "dev9");
+    struct mc bad;
+    assert_int_equal(mc_connect(&bad, env.port, "bad-9", "t3/app", "wrong-password", false),
+                     MQTT_CONNACK_BAD_CREDENTIALS);
+    mc_close(&bad);
+    broker_tenant_stats_get(env.broker, "t3", &t3);
+    broker_tenant_stats_get(env.broker, "t2", &t2);
+    assert_int_equal(t3.connects_accepted, 1);
+    assert_int_equal(t3.connects_last_minute, 1);
+    assert_int_equal(t3.refused[BROKER_REFUSED_CREDENTIALS], 1);
+    assert_int_equal(t3.refused_last_minute[BROKER_REFUSED_CREDENTIALS], 1);
+    assert_int_equal(t3.devices_online, 1);
+    assert_int_equal(t2.devices_online, 0);
+    struct broker_stats all = bt_stats(&env);
+    assert_true(all.connects_last_minute >= 1);
+    assert_true(all.refused_last_minute[BROKER_REFUSED_CREDENTIALS] >= 1);
+    mc_disconnect(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tenant_stats),
         cmocka_unit_test(test_tenant_isolation),
         cmocka_unit_test(test_acl_default),
         cmocka_unit_test(test_acl_open),
