@@ -685,6 +685,23 @@ int bench_client_start(struct bench_client *cl, void (*tick)(struct bench_loop *
     return 0;
 }
 
+void bench_client_drain(struct bench_client *cl, uint64_t until_ns, uint64_t hard_end_ns)
+{
+    if (until_ns > hard_end_ns) {
+        until_ns = hard_end_ns;
+    }
+    while (!bench_interrupted && time_mono_ns() < until_ns) {
+        size_t open = 0;
+        for (int i = 0; i < cl->nloops; i++) {
+            open += cl->loops[i].nconns;
+        }
+        if (open == 0) {
+            break;
+        }
+        bench_sleep_until(time_mono_ns() + 20000000ull);
+    }
+}
+
 void bench_client_stop(struct bench_client *cl)
 {
     for (int i = 0; i < cl->nloops; i++) {

@@ -147,6 +147,11 @@ int bench_client_start(struct bench_client *cl, void (*tick)(struct bench_loop *
  * on_close(BENCH_END_CLOSED) runs on this thread (the loops have stopped). Main thread. */
 void bench_client_stop(struct bench_client *cl);
 
+/* bench_client_drain: wait (polling every 20 ms) until no connection of any loop is open,
+ * until monotonic time `until_ns` (capped at `hard_end_ns`), or an interrupt. Main thread,
+ * before bench_client_stop. */
+void bench_client_drain(struct bench_client *cl, uint64_t until_ns, uint64_t hard_end_ns);
+
 /* bench_client_free: free the loops and the context (after bench_client_stop). NULL is a
  * no-op. */
 void bench_client_free(struct bench_client *cl);

@@ -461,20 +461,9 @@ int bench_token_main(int argc, char **argv)
     }
     bench_sample_take(&s1, o.server_pid);
     atomic_store(&sh.draining, 1);
-    uint64_t drain_end = t_end + (uint64_t)o.timeout_ms * 1000000ull + 2000000000ull;
-    if (drain_end > hard_end) {
-        drain_end = hard_end;
-    }
-    while (!bench_interrupted && time_mono_ns() < drain_end) {
-        size_t open = 0;
-        for (int i = 0; i < o.threads; i++) {
-            open += client->loops[i].nconns;
-        }
-        if (open == 0) {
-            break;
-        }
-        bench_sleep_until(time_mono_ns() + 20000000ull);
-    }
+    /* Let the connections in flight finish (they no longer count), within the hard cap. */
+    bench_client_drain(client, t_end + (uint64_t)o.timeout_ms * 1000000ull + 2000000000ull,
+                       hard_end);
     bench_client_stop(client);
 
     struct token_loop sum = {0};
