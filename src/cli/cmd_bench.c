@@ -82,7 +82,7 @@ int cmd_bench(int argc, char **argv)
 static void verify_usage(FILE *out)
 {
     fprintf(out,
-            "usage: certgate bench verify [--seconds N] [--threads N] [--json]\n"
+            "usage: certgate bench verify [--seconds N] [--threads N] [--cached] [--json]\n"
             "\n"
             "Generates, in memory, an ECDSA P-256 and an RSA-2048 chain root -> intermediate ->\n"
             "leaf (the root is the trust anchor; leaf and intermediate are presented, as a\n"
@@ -91,6 +91,9 @@ static void verify_usage(FILE *out)
             "\n"
             "  --seconds N   duration per chain type (default 3)\n"
             "  --threads N   verifying threads sharing one trust store (default 1)\n"
+            "  --cached      use the trust store's cache of verified intermediates, as the\n"
+            "                server does (the intermediate is verified once, then only the\n"
+            "                leaf's signature); default: the full verification every time\n"
             "  --json        print the result as a JSON object\n");
 }
 
@@ -192,6 +195,7 @@ static int bench_chain_make(struct bench_chain *c, const char *label, bool rsa)
 
 struct bench_worker {
     struct bench_chain *chain;
+    bool cached;
     uint64_t deadline_ns;
     uint64_t count;
     bool failed;
@@ -200,7 +204,7 @@ struct bench_worker {
 static void *bench_worker_run(void *p)
 {
     struct bench_worker *w = p;
-    struct pki_verify_params params = {0};
+    struct pki_verify_params params = {.no_cache = !w->cached};
     while (time_mono_ns() < w->deadline_ns) {
         struct pki_verify_result res;
         int rc =
@@ -229,7 +233,8 @@ struct bench_result {
     double cpu;
 };
 
-static int bench_run(struct bench_chain *c, int threads, int seconds, struct bench_result *r)
+static int bench_run(struct bench_chain *c, int threads, int seconds, bool cached,
+                     struct bench_result *r)
 {
     struct bench_worker *w = calloc((size_t)threads, sizeof(*w));
     pthread_t *th = calloc((size_t)threads, sizeof(*th));
@@ -242,6 +247,7 @@ static int bench_run(struct bench_chain *c, int threads, int seconds, struct ben
     int started = 0;
     for (int i = 0; i < threads; i++) {
         w[i].chain = c;
+        w[i].cached = cached;
         w[i].deadline_ns = t0 + (uint64_t)seconds * 1000000000ull;
         if (pthread_create(&th[i], NULL, bench_worker_run, &w[i]) != 0) {
             break;
@@ -269,15 +275,14 @@ out:
 static int bench_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"seconds", required_argument, NULL, 's'},
-        {"threads", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"seconds", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},          {"cached", no_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     int seconds = 3;
     int threads = 1;
     bool as_json = false;
+    bool cached = false;
     optind = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -300,6 +305,9 @@ static int bench_verify(int argc, char **argv)
             break;
         case 'j':
             as_json = true;
+            break;
+        case 'c':
+            cached = true;
             break;
         case 'h':
             verify_usage(stdout);
@@ -327,12 +335,12 @@ static int bench_verify(int argc, char **argv)
     }
     if (!as_json) {
         printf("bench verify: 3-certificate chains (leaf + intermediate presented, root "
-               "trusted), %d thread%s, %d s each\n",
-               threads, threads == 1 ? "" : "s", seconds);
+               "trusted), %d thread%s, %d s each%s\n",
+               threads, threads == 1 ? "" : "s", seconds, cached ? ", intermediate cache on" : "");
         fflush(stdout);
     }
     for (int i = 0; i < 2; i++) {
-        if (bench_run(&chains[i], threads, seconds, &results[i]) < 0) {
+        if (bench_run(&chains[i], threads, seconds, cached, &results[i]) < 0) {
             fprintf(stderr, "certgate bench verify: %s: a validation failed\n", labels[i]);
             goto out;
         }
@@ -357,8 +365,8 @@ static int bench_verify(int argc, char **argv)
                                r->elapsed * threads * 1e6 / (double)r->count,
                                "cpu_us_per_validation", r->cpu * 1e6 / (double)r->count));
         }
-        json_t *o = json_pack("{s:s,s:i,s:i,s:o}", "mode", "verify", "threads", threads, "seconds",
-                              seconds, "results", arr);
+        json_t *o = json_pack("{s:s,s:i,s:i,s:b,s:o}", "mode", "verify", "threads", threads,
+                              "seconds", seconds, "cached", cached, "results", arr);
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (s != NULL) {
             printf("%s\n", s);

@@ -3,6 +3,7 @@
 
 #include "core/err.h"
 #include "core/hmap.h"
+#include "pki/icache.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@ struct pki_trust_builder {
     struct pki_anchor *anchors;
     size_t n;
     size_t cap;
+    size_t cache_max;
 };
 
 struct pki_trust {
@@ -24,11 +26,21 @@ struct pki_trust {
     size_t n;
     struct hmap *by_fp; /* fingerprint -> index of the first anchor with it (as uintptr+1) */
     X509_STORE *store;
+    struct pki_icache *icache; /* NULL: no cache */
 };
 
 struct pki_trust_builder *pki_trust_builder_new(void)
 {
-    return calloc(1, sizeof(struct pki_trust_builder));
+    struct pki_trust_builder *b = calloc(1, sizeof(struct pki_trust_builder));
+    if (b != NULL) {
+        b->cache_max = PKI_TRUST_CACHE_DEFAULT;
+    }
+    return b;
+}
+
+void pki_trust_builder_set_cache(struct pki_trust_builder *b, size_t max_entries)
+{
+    b->cache_max = max_entries;
 }
 
 void pki_trust_builder_free(struct pki_trust_builder *b)
@@ -154,6 +166,7 @@ static void trust_free(struct pki_trust *t)
     }
     free(t->anchors);
     hmap_free(t->by_fp);
+    pki_icache_free(t->icache); /* before the store: its entries may point to anchors */
     X509_STORE_free(t->store);
     free(t);
 }
@@ -190,6 +203,9 @@ int pki_trust_builder_finish(struct pki_trust_builder *b, struct pki_trust **out
     t->by_fp = hmap_new();
     t->store = X509_STORE_new();
     if (t->by_fp == NULL || t->store == NULL) {
+        goto out;
+    }
+    if (b->cache_max > 0 && (t->icache = pki_icache_new(b->cache_max)) == NULL) {
         goto out;
     }
     X509_STORE_set_get_issuer(t->store, get_issuer);
@@ -264,4 +280,21 @@ const struct pki_anchor *pki_trust_find(const struct pki_trust *t, const char *f
 X509_STORE *pki_trust_store(const struct pki_trust *t)
 {
     return t->store;
+}
+
+struct pki_icache *pki_trust_icache(const struct pki_trust *t)
+{
+    return t->icache;
+}
+
+void pki_trust_cache_stats(const struct pki_trust *t, struct pki_trust_cache_stats *out)
+{
+    struct pki_icache_stats st;
+    pki_icache_get_stats(t->icache, &st);
+    out->hits = st.hits;
+    out->misses = st.misses;
+    out->inserts = st.inserts;
+    out->evictions = st.evictions;
+    out->entries = st.entries;
+    out->capacity = st.capacity;
 }

@@ -4,7 +4,9 @@
  * pki_trust_builder_finish on. It may then be used by any number of threads at once
  * (pki_chain_verify, the lookups below): nothing in it changes after construction except
  * OpenSSL's internal, lock-protected caches inside the X509_STORE and certificates, which
- * OpenSSL makes safe for concurrent verification. A snapshot is replaced by building a new
+ * OpenSSL makes safe for concurrent verification, and the store's own cache of verified
+ * intermediate paths (sharded, each shard behind a mutex), which lives and dies with the
+ * store: a rebuilt snapshot starts with an empty cache. A snapshot is replaced by building a new
  * one; holders keep theirs alive with pki_trust_ref / pki_trust_unref.
  *
  * Each anchor is a certificate plus an opaque `owner` pointer supplied by the caller (the
@@ -19,6 +21,7 @@
 #define CERTGATE_PKI_TRUST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/x509.h>
 
@@ -48,6 +51,11 @@ int pki_trust_builder_add(struct pki_trust_builder *b, X509 *cert, void *owner);
  * 0, -ENOMEM or CG_ECRYPTO. */
 int pki_trust_builder_finish(struct pki_trust_builder *b, struct pki_trust **out);
 
+/* pki_trust_builder_set_cache: how many verified intermediate paths the store will cache
+ * (see pki_chain_verify); PKI_TRUST_CACHE_DEFAULT unless set; 0: no cache. */
+#define PKI_TRUST_CACHE_DEFAULT 1024
+void pki_trust_builder_set_cache(struct pki_trust_builder *b, size_t max_entries);
+
 /* pki_trust_builder_free: discard a builder that will not be finished. NULL is a no-op. */
 void pki_trust_builder_free(struct pki_trust_builder *b);
 
@@ -70,6 +78,20 @@ const struct pki_anchor *pki_trust_anchor(const struct pki_trust *t, size_t i);
  * Any thread. */
 const struct pki_anchor *pki_trust_find(const struct pki_trust *t, const char *fingerprint,
                                         size_t *count);
+
+/* The store's cache of verified intermediate paths (docs/design/pki.md): counters since the
+ * store was built; approximate while other threads verify. All zero without a cache. */
+struct pki_trust_cache_stats {
+    uint64_t hits;      /* a presented intermediate was found */
+    uint64_t misses;    /* it was not (the full verification ran) */
+    uint64_t inserts;   /* paths remembered */
+    uint64_t evictions; /* paths forgotten to make room */
+    size_t entries;
+    size_t capacity;
+};
+
+/* pki_trust_cache_stats: the counters of t's cache into *out. Any thread. */
+void pki_trust_cache_stats(const struct pki_trust *t, struct pki_trust_cache_stats *out);
 
 /* pki_trust_store: the X509_STORE of all distinct anchor certificates, for
  * pki_chain_verify. Borrowed, read-only (never add to it or change its parameters). */

@@ -8,13 +8,22 @@
  * mapped to a reason, and the reason ranked first in the documented order (the order of
  * enum pki_reason) is reported. See docs/design/pki.md.
  *
+ * The cache of verified intermediates: a trust store remembers the paths above the leaf
+ * (intermediate .. anchor) of chains it accepted, keyed by the SHA-256 of the intermediate's
+ * DER. A later chain presenting the same intermediate is accepted with one signature check
+ * (the leaf's) when every condition under which OpenSSL would build and accept the same path
+ * holds; any doubt, and any refusal, falls back to the full verification, so verdicts are
+ * those of the full verification (docs/design/pki.md, "The cache of verified
+ * intermediates"). The cache dies with the store: a new snapshot starts empty.
+ *
  * Threads: pki_chain_verify may be called from any number of threads at once with the
- * same trust store and revocation set (both immutable); each call uses its own
- * X509_STORE_CTX. The result belongs to the caller.
+ * same trust store and revocation set (immutable; the store's cache is internally locked);
+ * each call uses its own X509_STORE_CTX. The result belongs to the caller.
  */
 #ifndef CERTGATE_PKI_VERIFY_H
 #define CERTGATE_PKI_VERIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +40,7 @@ struct pki_verify_params {
     unsigned max_chain;                   /* 0: PKI_DEFAULT_MAX_CHAIN; at most 32 */
     enum pki_purpose purpose;             /* default PKI_PURPOSE_CLIENT */
     const struct pki_revocation *revoked; /* optional, sealed */
+    bool no_cache; /* neither use nor fill the store's cache of verified intermediates */
 };
 
 /* The outcome. Accepted: verdict.reason == PKI_R_OK, chain and anchor set. Refused:
@@ -41,6 +51,8 @@ struct pki_verify_result {
     const struct pki_anchor *anchor; /* first anchor with the reached certificate; borrowed
                                         from the trust store */
     size_t n_anchors;                /* anchors sharing that certificate (consecutive) */
+    bool cached; /* accepted through the cache of verified intermediates (only the leaf's
+                    signature was checked; every other rule ran as usual) */
 };
 
 /* pki_chain_verify: validate `leaf` with the optional `untrusted` certificates it came with

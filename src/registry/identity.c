@@ -276,6 +276,133 @@ out:
     return ret;
 }
 
+/* The compact form: version 1, flags (bit 0: auto-registration), notAfter (8 bytes, big
+ * endian), then tenant, device id, anchor and leaf fingerprints as (1-byte length, bytes),
+ * then the number of serials and each serial the same way. */
+#define PACK_VERSION 1
+
+static int pack_str(unsigned char *buf, size_t cap, size_t *off, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    if (n >= max || n > 255) {
+        return -EINVAL;
+    }
+    if (*off + 1 + n > cap) {
+        return -ENOSPC;
+    }
+    buf[(*off)++] = (unsigned char)n;
+    memcpy(buf + *off, s, n);
+    *off += n;
+    return 0;
+}
+
+static int unpack_str(const unsigned char *buf, size_t len, size_t *off, char *out, size_t max)
+{
+    if (*off >= len) {
+        return -EINVAL;
+    }
+    size_t n = buf[(*off)++];
+    if (n >= max || *off + n > len || memchr(buf + *off, 0, n) != NULL) {
+        return -EINVAL;
+    }
+    memcpy(out, buf + *off, n);
+    out[n] = '\0';
+    *off += n;
+    return 0;
+}
+
+int registry_identity_pack(const struct reg_identity *id, unsigned char *buf, size_t cap,
+                           size_t *len)
+{
+    if (!id->accepted || id->nserials < 0 || id->nserials > 10) {
+        return -EINVAL;
+    }
+    if (cap < 10) {
+        return -ENOSPC;
+    }
+    size_t off = 0;
+    buf[off++] = PACK_VERSION;
+    buf[off++] = id->auto_registration ? 1 : 0;
+    uint64_t na = (uint64_t)id->not_after_ms;
+    for (int i = 7; i >= 0; i--) {
+        buf[off++] = (unsigned char)(na >> (8 * i));
+    }
+    int rc;
+    if ((rc = pack_str(buf, cap, &off, id->tenant, sizeof(id->tenant))) < 0 ||
+        (rc = pack_str(buf, cap, &off, id->device_id, sizeof(id->device_id))) < 0 ||
+        (rc = pack_str(buf, cap, &off, id->anchor_fp, sizeof(id->anchor_fp))) < 0 ||
+        (rc = pack_str(buf, cap, &off, id->leaf_fp, sizeof(id->leaf_fp))) < 0) {
+        return rc;
+    }
+    if (off + 1 > cap) {
+        return -ENOSPC;
+    }
+    buf[off++] = (unsigned char)id->nserials;
+    for (int i = 0; i < id->nserials; i++) {
+        if ((rc = pack_str(buf, cap, &off, id->serials[i], sizeof(id->serials[i]))) < 0) {
+            return rc;
+        }
+    }
+    *len = off;
+    return 0;
+}
+
+int registry_identity_unpack(const unsigned char *buf, size_t len, struct reg_identity *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t off = 10;
+    int rc = -EINVAL;
+    if (buf == NULL || len < off || buf[0] != PACK_VERSION || (buf[1] & ~1u) != 0) {
+        goto out;
+    }
+    uint64_t na = 0;
+    for (int i = 2; i < 10; i++) {
+        na = (na << 8) | buf[i];
+    }
+    out->not_after_ms = (int64_t)na;
+    out->auto_registration = (buf[1] & 1) != 0;
+    if (unpack_str(buf, len, &off, out->tenant, sizeof(out->tenant)) < 0 ||
+        unpack_str(buf, len, &off, out->device_id, sizeof(out->device_id)) < 0 ||
+        unpack_str(buf, len, &off, out->anchor_fp, sizeof(out->anchor_fp)) < 0 ||
+        unpack_str(buf, len, &off, out->leaf_fp, sizeof(out->leaf_fp)) < 0 || off >= len) {
+        goto out;
+    }
+    int n = buf[off++];
+    if (n > 10) {
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        if (unpack_str(buf, len, &off, out->serials[i], sizeof(out->serials[i])) < 0) {
+            goto out;
+        }
+    }
+    out->nserials = n;
+    if (off != len || out->tenant[0] == '\0' || out->device_id[0] == '\0') {
+        goto out;
+    }
+    out->accepted = true;
+    str_lcpy(out->reason, "ok", sizeof(out->reason));
+    snprintf(out->message, sizeof(out->message), "accepted: device %.200s of tenant %s",
+             out->device_id, out->tenant);
+    rc = 0;
+out:
+    if (rc < 0) {
+        memset(out, 0, sizeof(*out));
+        refuse(out, "internal", "the identity remembered with the TLS session is unreadable");
+    }
+    return rc;
+}
+
+void registry_verify_cache_stats(struct registry *r, struct pki_trust_cache_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct trust_snapshot *snap = reg_snapshot_get(r);
+    if (snap != NULL && snap->trust != NULL) {
+        pki_trust_cache_stats(snap->trust, out);
+    }
+    reg_snapshot_put(snap);
+}
+
 int registry_identity_check(struct registry *r, const struct reg_identity *id, char *why)
 {
     if (!id->accepted) {

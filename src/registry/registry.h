@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "pki/trust.h"
 #include "store/store.h"
 
 #define REG_WHY_MAX 320
@@ -511,6 +512,28 @@ struct reg_identity {
  * (out->reason says why). Memory (any thread; the TLS verify callback calls it). */
 int registry_identify(struct registry *r, X509 *leaf, STACK_OF(X509) * untrusted, int64_t now_ms,
                       const char *tenant_hint, struct reg_identity *out);
+
+/* The compact form of an accepted identity, for keeping with a TLS session (the server
+ * remembers one per session, for every resumption): tenant, device id, anchor and leaf
+ * fingerprints, the chain's serials and its earliest notAfter; ~200 bytes for a usual chain
+ * instead of sizeof(struct reg_identity) (~2.4 KiB). At most REG_IDENTITY_PACKED_MAX bytes. */
+#define REG_IDENTITY_PACKED_MAX 1700
+
+/* registry_identity_pack: the compact form of `id` (which must be accepted) into
+ * buf[cap]; *len receives its size. 0, or -EINVAL (not accepted, a field too long) or
+ * -ENOSPC (cap too small). Any thread. */
+int registry_identity_pack(const struct reg_identity *id, unsigned char *buf, size_t cap,
+                           size_t *len);
+
+/* registry_identity_unpack: the identity back from its compact form: accepted, reason "ok"
+ * and the message registry_identify writes. 0, or -EINVAL when buf[len] is not a compact
+ * identity (then *out is a refusal with reason "internal"). Any thread. */
+int registry_identity_unpack(const unsigned char *buf, size_t len, struct reg_identity *out);
+
+/* registry_verify_cache_stats: the counters of the current trust snapshot's cache of
+ * verified intermediates (pki_trust_cache_stats; they restart with every new snapshot, i.e.
+ * on every change to an anchor). All zero before the first snapshot. Any thread. */
+void registry_verify_cache_stats(struct registry *r, struct pki_trust_cache_stats *out);
 
 /* registry_identity_check: re-check a recorded identity against the current state (the
  * anchor still enabled, no serial revoked, the tenant active). Memory. 0 or CG_EDENIED. */

@@ -402,6 +402,17 @@ static bool device_connected(const struct rest_ctx *x, const char *tenant, const
     return x->srv->broker != NULL && broker_device_connected(x->srv->broker, tenant, device);
 }
 
+/* The trust snapshot's cache of verified intermediates (instance-wide: it spans tenants). */
+static json_t *verify_cache_json(struct rest_ctx *x)
+{
+    struct pki_trust_cache_stats cs;
+    registry_verify_cache_stats(x->reg, &cs);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "hits", (json_int_t)cs.hits, "misses",
+                     (json_int_t)cs.misses, "inserts", (json_int_t)cs.inserts, "evictions",
+                     (json_int_t)cs.evictions, "entries", (json_int_t)cs.entries, "capacity",
+                     (json_int_t)cs.capacity);
+}
+
 /* The connect figures: the instance's for the management tenant's tenant managers, the
  * caller's tenant's otherwise. */
 static json_t *broker_json(struct rest_ctx *x)
@@ -435,11 +446,15 @@ static json_t *broker_json(struct rest_ctx *x)
         json_object_set_new(total, broker_refusal_name(i),
                             json_integer((json_int_t)refused_total[i]));
     }
-    return json_pack("{s:b, s:s, s:I, s:I, s:I, s:o, s:o}", "wired", true, "scope",
-                     instance ? "instance" : "tenant",
-                     instance ? "sessionsOnline" : "devicesOnline", (json_int_t)online,
-                     "connectsTotal", (json_int_t)accepted, "connectsLastMinute",
-                     (json_int_t)minute, "refusedLastMinute", by_minute, "refusedTotal", total);
+    json_t *out =
+        json_pack("{s:b, s:s, s:I, s:I, s:I, s:o, s:o}", "wired", true, "scope",
+                  instance ? "instance" : "tenant", instance ? "sessionsOnline" : "devicesOnline",
+                  (json_int_t)online, "connectsTotal", (json_int_t)accepted, "connectsLastMinute",
+                  (json_int_t)minute, "refusedLastMinute", by_minute, "refusedTotal", total);
+    if (out != NULL && instance) {
+        json_object_set_new(out, "verifyCache", verify_cache_json(x));
+    }
+    return out;
 }
 
 /* ---- overview ------------------------------------------------------------------------------ */

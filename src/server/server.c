@@ -45,10 +45,20 @@ static int verify_client(X509_STORE_CTX *xs, void *arg)
     if (!id->accepted) {
         log_debug("client certificate from %s refused: %s: %s", net_conn_peer_addr(c)->text,
                   id->reason, id->message);
+        /* No TLS 1.3 ticket: a refused client comes back with a full handshake, judged anew
+         * (a TLS 1.2 resumption finds no verdict and is refused in handshake_done). */
+        SSL_set_num_tickets(ssl, 0);
     } else {
-        /* Remembered with the session: a resumption reuses the verdict (re-checked then). */
-        server_tls_session_attach(ssl, id, sizeof(*id));
+        /* Remembered with the session, compactly: a resumption reuses the verdict (re-checked
+         * then). Without it a resumption finds no identity and refuses (handshake_done). */
+        unsigned char packed[REG_IDENTITY_PACKED_MAX];
+        size_t len = 0;
+        if (registry_identity_pack(id, packed, sizeof(packed), &len) == 0) {
+            server_tls_session_attach(ssl, packed, len);
+        }
     }
+    /* The verdict is taken: the intermediates the client sent are not needed any more. */
+    server_tls_drop_presented_chain(xs);
     net_conn_set_identity(c, id, free);
     X509_STORE_CTX_set_error(xs, X509_V_OK);
     return 1;
@@ -56,7 +66,8 @@ static int verify_client(X509_STORE_CTX *xs, void *arg)
 
 /* After a resumed handshake the verify callback did not run: take the verdict remembered
  * with the session and re-check it against the registry's current state (an anchor disabled,
- * a serial revoked or a certificate expired since then refuses it). */
+ * a serial revoked or a certificate expired since then refuses it). A resumed session whose
+ * client sent a certificate but that carries no readable verdict is refused (fail closed). */
 static void handshake_done(SSL *ssl, void *arg)
 {
     struct server *s = arg;
@@ -65,17 +76,22 @@ static void handshake_done(SSL *ssl, void *arg)
         return;
     }
     size_t len = 0;
-    const struct reg_identity *cached = server_tls_session_data(ssl, &len);
-    if (cached == NULL || len != sizeof(*cached)) {
+    const unsigned char *packed = server_tls_session_data(ssl, &len);
+    if (packed == NULL && SSL_get0_peer_certificate(ssl) == NULL) {
         return; /* a session of a client without certificate */
     }
     struct reg_identity *id = malloc(sizeof(*id));
     if (id == NULL) {
         return; /* no identity: the connection is treated as having no certificate */
     }
-    *id = *cached;
     char why[REG_WHY_MAX] = "";
-    if (registry_identity_check(s->reg, id, why) < 0) {
+    if (packed == NULL) {
+        memset(id, 0, sizeof(*id));
+        str_lcpy(id->reason, "not-accepted", sizeof(id->reason));
+        snprintf(id->message, sizeof(id->message),
+                 "resumed session refused: its certificate was not accepted when it began");
+    } else if (registry_identity_unpack(packed, len, id) == 0 &&
+               registry_identity_check(s->reg, id, why) < 0) {
         id->accepted = false;
         str_lcpy(id->reason, "revoked-since", sizeof(id->reason));
         snprintf(id->message, sizeof(id->message), "resumed session refused: %s", why);

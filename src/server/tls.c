@@ -10,8 +10,11 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/opensslv.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -182,8 +185,11 @@ static void ssl_error_text(char *out, size_t len)
     ERR_clear_error();
 }
 
-/* Data attached to a session: a length-prefixed copy. */
+/* Data attached to a session: an immutable, reference-counted copy. OpenSSL duplicates a
+ * session on every TLS 1.3 resumption (once when it looks the session up, once more for the
+ * ticket it issues); a duplicate shares the data instead of copying it. */
 struct session_blob {
+    atomic_int refs;
     size_t len;
     unsigned char data[];
 };
@@ -191,30 +197,27 @@ struct session_blob {
 static int session_index = -1;
 static pthread_once_t session_index_once = PTHREAD_ONCE_INIT;
 
-static void blob_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+static void blob_unref(struct session_blob *b)
 {
-    struct session_blob *b = ptr;
-    if (b != NULL) {
+    if (b != NULL && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
         secure_zero(b->data, b->len);
         free(b);
     }
 }
 
+static void blob_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    blob_unref(ptr);
+}
+
 static int blob_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
                     long argl, void *argp)
 {
-    /* *from_d holds the source pointer; replace it with a copy for the duplicate. */
+    /* *from_d holds the source pointer, which the duplicate keeps: one more reference. */
     struct session_blob *src = *(struct session_blob **)from_d;
-    if (src == NULL) {
-        return 1;
+    if (src != NULL) {
+        atomic_fetch_add_explicit(&src->refs, 1, memory_order_relaxed);
     }
-    struct session_blob *copy = malloc(sizeof(*copy) + src->len);
-    if (copy == NULL) {
-        *(void **)from_d = NULL;
-        return 0;
-    }
-    memcpy(copy, src, sizeof(*copy) + src->len);
-    *(void **)from_d = copy;
     return 1;
 }
 
@@ -234,15 +237,39 @@ int server_tls_session_attach(SSL *ssl, const void *data, size_t len)
     if (b == NULL) {
         return -ENOMEM;
     }
+    atomic_init(&b->refs, 1);
     b->len = len;
     memcpy(b->data, data, len);
     struct session_blob *old = SSL_SESSION_get_ex_data(sess, session_index);
     if (!SSL_SESSION_set_ex_data(sess, session_index, b)) {
-        free(b);
+        blob_unref(b);
         return -ENOMEM;
     }
-    free(old);
+    blob_unref(old);
     return 0;
+}
+
+void server_tls_drop_presented_chain(X509_STORE_CTX *xs)
+{
+    /* In OpenSSL 3.0 the untrusted stack of the verify callback's context is the stack of
+     * the client's certificates that libssl keeps afterwards as the session's peer chain
+     * (tls_process_client_certificate: the leaf is shifted off into the session's peer, the
+     * rest stays as peer_chain), and the session is not shared yet. Other versions may hand
+     * over something else: leave them alone. */
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L && OPENSSL_VERSION_NUMBER < 0x30100000L
+    if ((OpenSSL_version_num() & 0xfff00000UL) != 0x30000000UL) {
+        return;
+    }
+    STACK_OF(X509) *sk = X509_STORE_CTX_get0_untrusted(xs);
+    if (sk == NULL || sk_X509_num(sk) < 2 || sk_X509_value(sk, 0) != X509_STORE_CTX_get0_cert(xs)) {
+        return;
+    }
+    while (sk_X509_num(sk) > 1) {
+        X509_free(sk_X509_pop(sk));
+    }
+#else
+    (void)xs;
+#endif
 }
 
 const void *server_tls_session_data(SSL *ssl, size_t *len)

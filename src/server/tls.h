@@ -42,9 +42,20 @@ SSL_CTX *server_tls_ctx_new(const struct server_tls_files *files, const struct s
                             const struct server_tls_hooks *hooks, char *err, size_t errlen);
 
 /* server_tls_session_attach: keep a copy of data[len] with the handshake's session, so that
- * a later resumption of it finds it (server_tls_session_data). 0 or -ENOMEM. Call during the
- * handshake (the verify callback). */
+ * a later resumption of it finds it (server_tls_session_data). The copy is immutable and
+ * shared by the session's duplicates (OpenSSL duplicates a session on every TLS 1.3
+ * resumption): keep it small. 0 or -ENOMEM. Call during the handshake (the verify
+ * callback). */
 int server_tls_session_attach(SSL *ssl, const void *data, size_t len);
+
+/* server_tls_drop_presented_chain: in the cert verify callback, once the chain has been
+ * judged: release the certificates the client sent besides its own (its intermediates), which
+ * OpenSSL would otherwise keep with the session, parsed (~5 KB each), for as long as the
+ * connection or the cached session lives. The client's certificate stays
+ * (SSL_get0_peer_certificate); SSL_get_peer_cert_chain is empty afterwards. Only with OpenSSL
+ * 3.0.x, whose libssl keeps exactly the callback's untrusted stack as the peer chain (checked
+ * by tests/unit/server/test_tls.c); a no-op with other versions. */
+void server_tls_drop_presented_chain(X509_STORE_CTX *xs);
 
 /* server_tls_session_data: what was attached to the session of this connection, or NULL;
  * *len receives its size. The pointer lives as long as the session. */

@@ -298,8 +298,7 @@ static void garbage_instead_of_client_hello(void **state)
 
     /* The last one may already be gone when the worker accepts it: then it is dropped as
      * abandoned, without TLS work. */
-    for (int i = 0; i < 300 && stats_of(srv).handshakes_failed + stats_of(srv).abandoned < 3;
-         i++) {
+    for (int i = 0; i < 300 && stats_of(srv).handshakes_failed + stats_of(srv).abandoned < 3; i++) {
         usleep(10000);
     }
     assert_int_equal(stats_of(srv).handshakes_failed + stats_of(srv).abandoned, 3);
