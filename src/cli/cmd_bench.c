@@ -91,9 +91,10 @@ static void verify_usage(FILE *out)
             "\n"
             "  --seconds N   duration per chain type (default 3)\n"
             "  --threads N   verifying threads sharing one trust store (default 1)\n"
-            "  --cached      use the trust store's cache of verified intermediates, as the\n"
-            "                server does (the intermediate is verified once, then only the\n"
-            "                leaf's signature); default: the full verification every time\n"
+            "  --cached      use the trust store's cache, as the server does: the same leaf\n"
+            "                over and over (a device that comes back: its intermediate's path\n"
+            "                and its own signature are known); default: the full\n"
+            "                verification every time\n"
             "  --json        print the result as a JSON object\n");
 }
 

@@ -28,12 +28,23 @@ struct shard {
     size_t n;
 };
 
+/* One verified signature: the certificate with digest `subject` is signed by the key of the
+ * certificate with digest `issuer`. A direct-mapped slot: a newer pair overwrites an older
+ * one that maps to the same slot (that is a miss later, never a wrong answer). */
+struct sig_slot {
+    unsigned char subject[PKI_ICACHE_KEY_LEN];
+    unsigned char issuer[PKI_ICACHE_KEY_LEN];
+};
+
 struct pki_icache {
     EVP_MD *sha256; /* fetched once: no provider lookup per key */
     size_t per_shard;
     struct shard shard[SHARDS];
+    struct sig_slot *sig; /* sig_n slots, a power of two; all zero: empty */
+    size_t sig_n;
+    pthread_mutex_t sig_lock[SHARDS]; /* slot i is behind sig_lock[i % SHARDS] */
     atomic_uint_fast64_t clock;
-    atomic_uint_fast64_t hits, misses, inserts, evictions;
+    atomic_uint_fast64_t hits, misses, inserts, evictions, sig_hits;
 };
 
 struct pki_icache *pki_icache_new(size_t max_entries)
@@ -47,9 +58,20 @@ struct pki_icache *pki_icache_new(size_t max_entries)
     }
     c->per_shard = (max_entries + SHARDS - 1) / SHARDS;
     c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    c->sig_n = PKI_ICACHE_SIGS_PER_PATH * c->per_shard * SHARDS;
+    while ((c->sig_n & (c->sig_n - 1)) != 0) {
+        c->sig_n &= c->sig_n - 1; /* down to a power of two */
+    }
     int inited = 0;
-    if (c->sha256 == NULL) {
+    int sig_locks = 0;
+    c->sig = calloc(c->sig_n, sizeof(*c->sig)); /* large: pages are touched as slots fill */
+    if (c->sha256 == NULL || c->sig == NULL) {
         goto fail;
+    }
+    for (; sig_locks < SHARDS; sig_locks++) {
+        if (pthread_mutex_init(&c->sig_lock[sig_locks], NULL) != 0) {
+            goto fail;
+        }
     }
     for (; inited < SHARDS; inited++) {
         struct shard *s = &c->shard[inited];
@@ -65,6 +87,10 @@ fail:
         pthread_mutex_destroy(&c->shard[i].lock);
         free(c->shard[i].e);
     }
+    for (int i = 0; i < sig_locks; i++) {
+        pthread_mutex_destroy(&c->sig_lock[i]);
+    }
+    free(c->sig);
     EVP_MD_free(c->sha256);
     free(c);
     ERR_clear_error();
@@ -83,7 +109,9 @@ void pki_icache_free(struct pki_icache *c)
         }
         free(s->e);
         pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&c->sig_lock[i]);
     }
+    free(c->sig);
     EVP_MD_free(c->sha256);
     free(c);
 }
@@ -204,6 +232,40 @@ int pki_icache_put(struct pki_icache *c, const unsigned char key[PKI_ICACHE_KEY_
     return 0;
 }
 
+/* The slot of a pair: both keys are digests, so any of their bytes spread evenly. */
+static size_t sig_slot_of(const struct pki_icache *c, const unsigned char *subject,
+                          const unsigned char *issuer)
+{
+    uint64_t a, b;
+    memcpy(&a, subject, sizeof(a));
+    memcpy(&b, issuer, sizeof(b));
+    return (size_t)((a ^ b) & (c->sig_n - 1));
+}
+
+bool pki_icache_sig_known(struct pki_icache *c, const unsigned char subject[PKI_ICACHE_KEY_LEN],
+                          const unsigned char issuer[PKI_ICACHE_KEY_LEN])
+{
+    size_t i = sig_slot_of(c, subject, issuer);
+    pthread_mutex_lock(&c->sig_lock[i % SHARDS]);
+    bool known = memcmp(c->sig[i].subject, subject, PKI_ICACHE_KEY_LEN) == 0 &&
+                 memcmp(c->sig[i].issuer, issuer, PKI_ICACHE_KEY_LEN) == 0;
+    pthread_mutex_unlock(&c->sig_lock[i % SHARDS]);
+    if (known) {
+        atomic_fetch_add_explicit(&c->sig_hits, 1, memory_order_relaxed);
+    }
+    return known;
+}
+
+void pki_icache_sig_remember(struct pki_icache *c, const unsigned char subject[PKI_ICACHE_KEY_LEN],
+                             const unsigned char issuer[PKI_ICACHE_KEY_LEN])
+{
+    size_t i = sig_slot_of(c, subject, issuer);
+    pthread_mutex_lock(&c->sig_lock[i % SHARDS]);
+    memcpy(c->sig[i].subject, subject, PKI_ICACHE_KEY_LEN);
+    memcpy(c->sig[i].issuer, issuer, PKI_ICACHE_KEY_LEN);
+    pthread_mutex_unlock(&c->sig_lock[i % SHARDS]);
+}
+
 void pki_icache_get_stats(struct pki_icache *c, struct pki_icache_stats *out)
 {
     memset(out, 0, sizeof(*out));
@@ -214,6 +276,7 @@ void pki_icache_get_stats(struct pki_icache *c, struct pki_icache_stats *out)
     out->misses = atomic_load_explicit(&c->misses, memory_order_relaxed);
     out->inserts = atomic_load_explicit(&c->inserts, memory_order_relaxed);
     out->evictions = atomic_load_explicit(&c->evictions, memory_order_relaxed);
+    out->signature_hits = atomic_load_explicit(&c->sig_hits, memory_order_relaxed);
     out->capacity = c->per_shard * SHARDS;
     for (int i = 0; i < SHARDS; i++) {
         pthread_mutex_lock(&c->shard[i].lock);

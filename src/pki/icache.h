@@ -11,10 +11,17 @@
  * empty cache, which is the whole invalidation rule. Bounded (evicts the least recently used
  * entry of a shard when full). Thread-safe: 8 shards, each behind its own mutex; a lookup
  * hands out its own references, so an entry may be evicted while a caller uses what it got.
+ *
+ * Beside the paths, the cache remembers verified signatures: pairs (digest of a certificate,
+ * digest of the certificate whose key verified its signature). A signature check depends on
+ * nothing but those two encodings, so a device that connects again skips its leaf's
+ * signature check. Direct-mapped, PKI_ICACHE_SIGS_PER_PATH slots per path entry (rounded
+ * down to a power of two; 65,536 by default, 4 MiB of address space touched as it fills).
  */
 #ifndef CERTGATE_PKI_ICACHE_H
 #define CERTGATE_PKI_ICACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +30,7 @@
 #include "pki/trust.h"
 
 #define PKI_ICACHE_KEY_LEN 32 /* SHA-256 */
+#define PKI_ICACHE_SIGS_PER_PATH 64
 
 struct pki_icache;
 
@@ -52,13 +60,26 @@ int pki_icache_get(struct pki_icache *c, const unsigned char key[PKI_ICACHE_KEY_
 int pki_icache_put(struct pki_icache *c, const unsigned char key[PKI_ICACHE_KEY_LEN],
                    STACK_OF(X509) * path, const struct pki_anchor *anchor, size_t n_anchors);
 
+/* pki_icache_sig_known: whether pki_icache_sig_remember recorded that the certificate with
+ * digest `subject` carries a signature verified with the key of the certificate with digest
+ * `issuer` (and no other pair has taken its slot since). Any thread. */
+bool pki_icache_sig_known(struct pki_icache *c, const unsigned char subject[PKI_ICACHE_KEY_LEN],
+                          const unsigned char issuer[PKI_ICACHE_KEY_LEN]);
+
+/* pki_icache_sig_remember: record that the signature of the certificate with digest `subject`
+ * verified with the key of the certificate with digest `issuer`. Call only after a successful
+ * X509_verify (or a full verification that checked it). Any thread. */
+void pki_icache_sig_remember(struct pki_icache *c, const unsigned char subject[PKI_ICACHE_KEY_LEN],
+                             const unsigned char issuer[PKI_ICACHE_KEY_LEN]);
+
 /* Counters since creation (relaxed atomics: approximate while threads run). */
 struct pki_icache_stats {
-    uint64_t hits;      /* pki_icache_get found the key */
-    uint64_t misses;    /* it did not */
-    uint64_t inserts;   /* entries stored */
-    uint64_t evictions; /* entries dropped to make room */
-    size_t entries;     /* entries now */
+    uint64_t hits;           /* pki_icache_get found the key */
+    uint64_t misses;         /* it did not */
+    uint64_t inserts;        /* entries stored */
+    uint64_t evictions;      /* entries dropped to make room */
+    uint64_t signature_hits; /* pki_icache_sig_known answered yes */
+    size_t entries;          /* entries now */
     size_t capacity;
 };
 

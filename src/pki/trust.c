@@ -295,6 +295,7 @@ void pki_trust_cache_stats(const struct pki_trust *t, struct pki_trust_cache_sta
     out->misses = st.misses;
     out->inserts = st.inserts;
     out->evictions = st.evictions;
+    out->signature_hits = st.signature_hits;
     out->entries = st.entries;
     out->capacity = st.capacity;
 }

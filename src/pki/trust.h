@@ -82,10 +82,11 @@ const struct pki_anchor *pki_trust_find(const struct pki_trust *t, const char *f
 /* The store's cache of verified intermediate paths (docs/design/pki.md): counters since the
  * store was built; approximate while other threads verify. All zero without a cache. */
 struct pki_trust_cache_stats {
-    uint64_t hits;      /* a presented intermediate was found */
-    uint64_t misses;    /* it was not (the full verification ran) */
-    uint64_t inserts;   /* paths remembered */
-    uint64_t evictions; /* paths forgotten to make room */
+    uint64_t hits;           /* a presented intermediate was found */
+    uint64_t misses;         /* it was not (the full verification ran) */
+    uint64_t inserts;        /* paths remembered */
+    uint64_t evictions;      /* paths forgotten to make room */
+    uint64_t signature_hits; /* a leaf's signature was known verified (a device came back) */
     size_t entries;
     size_t capacity;
 };

@@ -279,6 +279,11 @@ static void cache_remember(struct pki_trust *trust, struct pki_icache *ic, STACK
             sk_X509_push(path, sk_X509_value(chain, i)); /* reserved: cannot fail */
         }
         (void)pki_icache_put(ic, key, path, anchor, n_anchors); /* takes its own references */
+        /* The full verification checked the leaf's signature with c1's key. */
+        unsigned char leaf_key[PKI_ICACHE_KEY_LEN];
+        if (pki_icache_key(ic, sk_X509_value(chain, 0), leaf_key) == 0) {
+            pki_icache_sig_remember(ic, leaf_key, key);
+        }
     }
     sk_X509_free(path);
     ERR_clear_error();
@@ -376,10 +381,18 @@ static int cached_verify(struct pki_trust *trust, struct pki_icache *ic, X509 *l
     if (pki_check_policy(chain, max, params->purpose, at_ms, params->revoked, &v) != 0) {
         goto out;
     }
-    /* The one signature this chain adds: the leaf's, by the cached intermediate's key. */
-    EVP_PKEY *ik = X509_get0_pubkey(sk_X509_value(path, 0));
-    if (ik == NULL || X509_verify(leaf, ik) != 1) {
-        goto out;
+    /* The one signature this chain adds: the leaf's, by the cached intermediate's key
+     * (skipped when this very leaf was verified with this very intermediate before). */
+    unsigned char leaf_key[PKI_ICACHE_KEY_LEN];
+    bool have_leaf_key = pki_icache_key(ic, leaf, leaf_key) == 0;
+    if (!have_leaf_key || !pki_icache_sig_known(ic, leaf_key, key)) {
+        EVP_PKEY *ik = X509_get0_pubkey(sk_X509_value(path, 0));
+        if (ik == NULL || X509_verify(leaf, ik) != 1) {
+            goto out;
+        }
+        if (have_leaf_key) {
+            pki_icache_sig_remember(ic, leaf_key, key);
+        }
     }
     res->chain = chain;
     chain = NULL;

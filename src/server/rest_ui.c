@@ -407,10 +407,10 @@ static json_t *verify_cache_json(struct rest_ctx *x)
 {
     struct pki_trust_cache_stats cs;
     registry_verify_cache_stats(x->reg, &cs);
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "hits", (json_int_t)cs.hits, "misses",
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "hits", (json_int_t)cs.hits, "misses",
                      (json_int_t)cs.misses, "inserts", (json_int_t)cs.inserts, "evictions",
                      (json_int_t)cs.evictions, "entries", (json_int_t)cs.entries, "capacity",
-                     (json_int_t)cs.capacity);
+                     (json_int_t)cs.capacity, "signatureHits", (json_int_t)cs.signature_hits);
 }
 
 /* The connect figures: the instance's for the management tenant's tenant managers, the

@@ -182,6 +182,10 @@ def test_verified_intermediates_are_cached_and_revocation_still_applies(srv, pki
     after = verify_cache(srv)
     assert after["hits"] >= before["hits"] + 2, (before, after)
     assert after["entries"] >= 1 and after["capacity"] > 0
+    # the same device again, full handshake: its leaf's signature is known
+    rc, resumed, _ = mqtt_connect(srv, client_ctx(srv, chain, d.key_path), "vc-2")
+    assert (rc, resumed) == (0, False)
+    assert verify_cache(srv)["signatureHits"] >= after["signatureHits"] + 1
     # revoked under the cached intermediate
     d, chain = f.device("vc-revoked")
     r = f.admin.put(CRL, json={"crls": [{"serialNumberInHex": d.serial_hex}]})

@@ -312,6 +312,47 @@ static void wrong_signature_same_issuer(void **state)
     sk_X509_pop_free(un, X509_free);
 }
 
+/* A device that comes back skips its leaf's signature check; any change to the leaf's bytes
+ * (here its signature) makes it another certificate, checked in full. */
+static void a_returning_device_skips_its_signature_check(void **state)
+{
+    struct pki_trust *t = warm_trust(); /* `good` verified in full: its signature is known */
+    STACK_OF(X509) *un = testpki_stack(inter, NULL);
+    struct outcome o;
+    struct pki_trust_cache_stats st;
+    run(t, good, un, NULL, &o);
+    assert_int_equal(o.rc, 0);
+    assert_true(o.cached);
+    pki_trust_cache_stats(t, &st);
+    assert_int_equal(st.signature_hits, 1);
+    run(t, good2, un, NULL, &o); /* a new device: its signature is checked, then known */
+    assert_int_equal(o.rc, 0);
+    pki_trust_cache_stats(t, &st);
+    assert_int_equal(st.signature_hits, 1);
+    run(t, good2, un, NULL, &o);
+    assert_int_equal(o.rc, 0);
+    pki_trust_cache_stats(t, &st);
+    assert_int_equal(st.signature_hits, 2);
+
+    unsigned char *der = NULL;
+    int len = i2d_X509(good, &der);
+    assert_true(len > 0);
+    der[len - 1] ^= 0x01; /* the last byte of the signature value */
+    const unsigned char *p = der;
+    X509 *tampered = d2i_X509(NULL, &p, len);
+    OPENSSL_free(der);
+    assert_non_null(tampered);
+    run(t, tampered, un, NULL, &o);
+    assert_int_equal(o.rc, CG_EDENIED);
+    assert_int_equal(o.reason, PKI_R_BAD_SIGNATURE);
+    assert_false(o.cached);
+    pki_trust_cache_stats(t, &st);
+    assert_int_equal(st.signature_hits, 2);
+    X509_free(tampered);
+    sk_X509_pop_free(un, X509_free);
+    pki_trust_unref(t);
+}
+
 static void leaf_of_another_ca_with_the_same_name(void **state)
 {
     /* A second "Intermediate CA" (another key, also under the root) issued this leaf; the
@@ -731,6 +772,7 @@ int main(void)
         cmocka_unit_test(leaf_expires_while_cached),
         cmocka_unit_test(revoked_leaf_and_intermediate),
         cmocka_unit_test(wrong_signature_same_issuer),
+        cmocka_unit_test(a_returning_device_skips_its_signature_check),
         cmocka_unit_test(leaf_of_another_ca_with_the_same_name),
         cmocka_unit_test(signed_by_the_intermediate_but_naming_another_key),
         cmocka_unit_test(at_the_second_of_expiry),
