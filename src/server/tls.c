@@ -185,6 +185,9 @@ static void ssl_error_text(char *out, size_t len)
     ERR_clear_error();
 }
 
+#define TLS13_CIPHERSUITES                                                                         \
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+
 /* Data attached to a session: an immutable, reference-counted copy. OpenSSL duplicates a
  * session on every TLS 1.3 resumption (once when it looks the session up, once more for the
  * ticket it issues); a duplicate shares the data instead of copying it. */
@@ -309,6 +312,14 @@ SSL_CTX *server_tls_ctx_new(const struct server_tls_files *f, const struct serve
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_NO_COMPRESSION);
+    /* TLS 1.3 suites, AES-128 first (OpenSSL's default order puts AES-256-GCM-SHA384 first):
+     * the key schedule then runs on SHA-256, which this class of CPU computes in hardware;
+     * about 5 % fewer instructions per resumed handshake (docs/benchmarks.md). */
+    if (SSL_CTX_set_ciphersuites(ctx, TLS13_CIPHERSUITES) != 1) {
+        ssl_error_text(why, sizeof(why));
+        snprintf(err, errlen, "cannot set the TLS 1.3 cipher suites: %s", why);
+        goto fail;
+    }
     /* The certificate chain is set explicitly: no chain building per handshake. */
     SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
     if (SSL_CTX_use_certificate_chain_file(ctx, f->cert) != 1) {

@@ -9,6 +9,7 @@ never comes back certificate-less through resumption, and every resumption gets 
 import socket
 import ssl
 import struct
+import subprocess
 import uuid
 
 import pytest
@@ -203,3 +204,18 @@ def test_verified_intermediates_are_cached_and_revocation_still_applies(srv, pki
     assert rc != 0
     # a tenant's own overview does not show the instance-wide cache
     assert "verifyCache" not in f.admin.get("/certgate/overview").json()["broker"]
+
+
+def test_tls13_prefers_aes128(srv):
+    """The server's TLS 1.3 order puts TLS_AES_128_GCM_SHA256 first (a SHA-256 key schedule);
+    a client that offers only another suite still gets that one."""
+    ctx = ssl.create_default_context(cafile=srv.ca_path)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    with socket.create_connection(("127.0.0.1", srv.mqtt_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            assert s.cipher()[0] == "TLS_AES_128_GCM_SHA256"
+    p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % srv.mqtt_port,
+                        "-CAfile", srv.ca_path, "-tls1_3", "-ciphersuites",
+                        "TLS_CHACHA20_POLY1305_SHA256"],
+                       input=b"", capture_output=True, timeout=30)
+    assert b"TLS_CHACHA20_POLY1305_SHA256" in p.stdout, p.stdout[-2000:]
