@@ -141,6 +141,28 @@ static struct entry *find(struct shard *s, const unsigned char *key)
     return NULL;
 }
 
+/* A new stack of the same certificates, each with one more reference; NULL (nothing held)
+ * when memory runs out. */
+static STACK_OF(X509) * stack_with_refs(STACK_OF(X509) * sk)
+{
+    STACK_OF(X509) *copy = sk_X509_dup(sk);
+    int i = 0;
+    for (; copy != NULL && i < sk_X509_num(copy); i++) {
+        if (!X509_up_ref(sk_X509_value(copy, i))) {
+            break;
+        }
+    }
+    if (copy == NULL || i < sk_X509_num(copy)) {
+        while (i-- > 0) {
+            X509_free(sk_X509_value(copy, i));
+        }
+        sk_X509_free(copy);
+        ERR_clear_error();
+        return NULL;
+    }
+    return copy;
+}
+
 int pki_icache_get(struct pki_icache *c, const unsigned char key[PKI_ICACHE_KEY_LEN],
                    STACK_OF(X509) * *path, const struct pki_anchor **anchor, size_t *n_anchors)
 {
@@ -150,19 +172,8 @@ int pki_icache_get(struct pki_icache *c, const unsigned char key[PKI_ICACHE_KEY_
     struct entry *e = find(s, key);
     if (e != NULL) {
         /* The caller's own references: the entry may be evicted while it works. */
-        STACK_OF(X509) *copy = sk_X509_dup(e->path);
-        int i = 0;
-        for (; copy != NULL && i < sk_X509_num(copy); i++) {
-            if (!X509_up_ref(sk_X509_value(copy, i))) {
-                break;
-            }
-        }
-        if (copy == NULL || i < sk_X509_num(copy)) {
-            while (i-- > 0) {
-                X509_free(sk_X509_value(copy, i));
-            }
-            sk_X509_free(copy);
-            ERR_clear_error();
+        STACK_OF(X509) *copy = stack_with_refs(e->path);
+        if (copy == NULL) {
             rc = -ENOMEM;
         } else {
             e->used = atomic_fetch_add_explicit(&c->clock, 1, memory_order_relaxed);
@@ -181,19 +192,8 @@ int pki_icache_put(struct pki_icache *c, const unsigned char key[PKI_ICACHE_KEY_
                    STACK_OF(X509) * path, const struct pki_anchor *anchor, size_t n_anchors)
 {
     /* Our references, taken before the lock. */
-    STACK_OF(X509) *copy = sk_X509_dup(path);
-    int i = 0;
-    for (; copy != NULL && i < sk_X509_num(copy); i++) {
-        if (!X509_up_ref(sk_X509_value(copy, i))) {
-            break;
-        }
-    }
-    if (copy == NULL || i < sk_X509_num(copy)) {
-        while (i-- > 0) {
-            X509_free(sk_X509_value(copy, i));
-        }
-        sk_X509_free(copy);
-        ERR_clear_error();
+    STACK_OF(X509) *copy = stack_with_refs(path);
+    if (copy == NULL) {
         return -ENOMEM;
     }
     struct shard *s = shard_of(c, key);
