@@ -249,4 +249,12 @@ void bench_signals_install(void);
  * Returns false, early, when bench_interrupted was set. */
 bool bench_sleep_until(uint64_t t_ns);
 
+/* bench_measure: the measurement window of a mode whose generator threads already run:
+ * sleep to win0 and take *s0, then sleep to *win1, leaving early when `done` (optional)
+ * says the generator has nothing left to do, cut *win1 to the actual end (nothing later
+ * counts) and take *s1. *t_end receives the end. Returns false when the run was
+ * interrupted (SIGINT/SIGTERM). */
+bool bench_measure(uint64_t win0, uint64_t *win1, pid_t pid, bool (*done)(void *ctx), void *ctx,
+                   struct bench_sample *s0, struct bench_sample *s1, uint64_t *t_end);
+
 #endif

@@ -831,3 +831,22 @@ bool bench_sleep_until(uint64_t t_ns)
         nanosleep(&ts, NULL);
     }
 }
+
+bool bench_measure(uint64_t win0, uint64_t *win1, pid_t pid, bool (*done)(void *ctx), void *ctx,
+                   struct bench_sample *s0, struct bench_sample *s1, uint64_t *t_end)
+{
+    bool interrupted = !bench_sleep_until(win0);
+    bench_sample_take(s0, pid);
+    while (!interrupted && time_mono_ns() < *win1) {
+        interrupted = !bench_sleep_until(time_mono_ns() + 20000000ull);
+        if (done != NULL && done(ctx)) {
+            break;
+        }
+    }
+    *t_end = time_mono_ns();
+    if (*t_end < *win1) {
+        *win1 = *t_end;
+    }
+    bench_sample_take(s1, pid);
+    return !interrupted;
+}

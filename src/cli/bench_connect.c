@@ -287,6 +287,23 @@ static void usage(FILE *out)
             bench_common_help);
 }
 
+/* Whether every generator thread used all its devices and has nothing in flight. */
+struct connect_used {
+    const struct connect_loop *loops;
+    int n;
+};
+
+static bool all_used(void *ctx)
+{
+    const struct connect_used *u = ctx;
+    for (int i = 0; i < u->n; i++) {
+        if (!u->loops[i].exhausted || u->loops[i].inflight != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static int mode_opt(int code, const char *arg, void *ctx)
 {
     struct connect_params *p = ctx;
@@ -409,26 +426,11 @@ int bench_connect_main(int argc, char **argv)
         goto out;
     }
     struct bench_sample s0, s1;
-    bool interrupted = !bench_sleep_until(sh.t_win0);
-    bench_sample_take(&s0, o.server_pid);
-    /* Sleep to the end of the window, leaving early when --once used every device. */
-    while (!interrupted && time_mono_ns() < sh.t_win1) {
-        interrupted = !bench_sleep_until(time_mono_ns() + 20000000ull);
-        if (p.once) {
-            bool all = true;
-            for (int i = 0; i < o.threads && all; i++) {
-                all = loops[i].exhausted && loops[i].inflight == 0;
-            }
-            if (all) {
-                break;
-            }
-        }
-    }
-    uint64_t t_end = time_mono_ns();
-    if (t_end < sh.t_win1) {
-        sh.t_win1 = t_end; /* nothing later counts */
-    }
-    bench_sample_take(&s1, o.server_pid);
+    uint64_t t_end = 0;
+    struct connect_used used = {loops, o.threads};
+    /* --once: the window ends early when every device was used. */
+    bool interrupted = !bench_measure(sh.t_win0, &sh.t_win1, o.server_pid, p.once ? all_used : NULL,
+                                      &used, &s0, &s1, &t_end);
     atomic_store(&sh.draining, 1);
     /* Let the connections in flight finish (they no longer count), within the hard cap. */
     bench_client_drain(client, t_end + (uint64_t)o.timeout_ms * 1000000ull + 2000000000ull,
